@@ -1,0 +1,72 @@
+"""Open a port (device path, socket://, rfc2217://, esphome://) and a client on it."""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+
+import serialx
+
+from .client import MeterClient, PollOptions
+from .errors import LinkError
+from .keys import mep_key, optical_password
+from .link import Link
+from .mep import MepLink
+from .optical import OpticalLink
+from .stream import ByteStream
+
+BAUDRATE = 9600  # both ports, 8N1 [OPT; MEP p.20]
+OPEN_TIMEOUT = 10.0
+
+
+class LinkKind(StrEnum):
+    OPTICAL = "optical"
+    MEP = "mep"
+
+
+async def open_stream(port: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Open the port at 9600 8N1. Raises LinkError when it is missing, busy or refused."""
+    try:
+        async with asyncio.timeout(OPEN_TIMEOUT):
+            reader, writer = await serialx.open_serial_connection(url=port, baudrate=BAUDRATE)
+    except (OSError, TimeoutError, serialx.SerialException) as err:
+        raise LinkError(f"cannot open {serialx.redact_uri(port)}: {err}") from err
+    return reader, writer
+
+
+def make_link(
+    kind: LinkKind | str,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    key: bytes,
+    *,
+    response_timeout: float | None = None,
+) -> Link:
+    stream = ByteStream(reader, writer, secret=key)
+    if LinkKind(kind) is LinkKind.OPTICAL:
+        if response_timeout is None:
+            return OpticalLink(stream, optical_password(key))
+        return OpticalLink(stream, optical_password(key), response_timeout=response_timeout)
+    if response_timeout is None:
+        return MepLink(stream, mep_key(key))
+    return MepLink(stream, mep_key(key), response_timeout=response_timeout)
+
+
+async def connect(
+    port: str,
+    kind: LinkKind | str,
+    key: bytes,
+    *,
+    response_timeout: float | None = None,
+    options: PollOptions | None = None,
+) -> MeterClient:
+    """Open the port, identify the meter, and return a client ready to read()."""
+    reader, writer = await open_stream(port)
+    link = make_link(kind, reader, writer, key, response_timeout=response_timeout)
+    client = MeterClient(link, options=options)
+    try:
+        await client.connect()
+    except BaseException:
+        await client.close()
+        raise
+    return client

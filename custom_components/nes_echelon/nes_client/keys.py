@@ -1,0 +1,51 @@
+"""The meter key as people receive it, turned into the bytes each port needs."""
+
+from __future__ import annotations
+
+import string
+
+from .errors import InvalidKeyFormat
+
+KEY_LENGTH = 20
+MEP_KEY_LENGTH = 16  # MEP digests use the first 16 key bytes only [MEP p.13, p.18]
+_HEX = frozenset(string.hexdigits)
+
+
+def parse_key(text: str) -> bytes:
+    """Return the 20 key bytes for a key typed by a user.
+
+    Grid companies hand out 20 characters; some tools show the same 20 bytes as 40 hex
+    digits. 20 characters are taken as their ASCII bytes, exactly 40 hex digits as the bytes
+    they spell. Anything else is refused before a byte is sent to the meter.
+    """
+    key = text.strip()
+    if len(key) == 2 * KEY_LENGTH and all(c in _HEX for c in key):
+        return bytes.fromhex(key)
+    if len(key) == KEY_LENGTH and key.isascii() and key.isprintable():
+        return key.encode("ascii")
+    raise InvalidKeyFormat(
+        f"the meter key must be {KEY_LENGTH} characters or {2 * KEY_LENGTH} hex digits"
+        f" (got {len(key)} characters)"
+    )
+
+
+def optical_password(key: bytes) -> bytes:
+    """The C12.18 Security password: exactly 20 bytes, a shorter key NUL-padded."""
+    if len(key) > KEY_LENGTH:
+        raise InvalidKeyFormat(f"an optical password is at most {KEY_LENGTH} bytes")
+    return key.ljust(KEY_LENGTH, b"\x00")
+
+
+def mep_key(key: bytes) -> bytes:
+    """The bytes the MEP digest is keyed with."""
+    if len(key) < MEP_KEY_LENGTH:
+        raise InvalidKeyFormat(f"a MEP key needs at least {MEP_KEY_LENGTH} bytes")
+    return key[:MEP_KEY_LENGTH]
+
+
+def mask(data: bytes, secret: bytes) -> str:
+    """Hex of data with every occurrence of the secret replaced, for debug logs."""
+    text = data.hex(" ")
+    if secret:
+        text = text.replace(secret.hex(" "), "** " * (len(secret) - 1) + "**")
+    return text

@@ -1,0 +1,65 @@
+"""What one reading of the meter gives, in SI units, ready for any consumer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .tables import ActualRegister, Alarms, FirmwareVersion, PresentValues
+
+
+@dataclass(frozen=True, slots=True)
+class MeterIdentity:
+    """Read once per connection: who the meter is and where its values live."""
+
+    serial_number: str  # ET03 utility serial number: the meter's unique id
+    manufacturer: str
+    model: str
+    firmware: FirmwareVersion
+    dimensions: ActualRegister
+    phases: int  # 1 or 3: L2/L3 voltage slots read as zero on a single-phase meter
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyRegisters:
+    """One BT23 block's summations 0-3 (Wh, varh). None: the meter has no such summation."""
+
+    import_wh: int
+    export_wh: int
+    reactive_import_varh: int | None = None
+    reactive_export_varh: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One poll: energy totals, per-tier registers (tier 0 first) and present values."""
+
+    total: EnergyRegisters
+    present: PresentValues
+    tiers: tuple[EnergyRegisters, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass(frozen=True, slots=True)
+class MeterStatus:
+    """Read every few minutes: alarms (BT03), tier in force (BT55, 0-based), clock (BT52, UTC)."""
+
+    alarms: Alarms | None
+    current_tier: int | None
+    clock: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
