@@ -75,11 +75,11 @@ def _logo(height: int, text_color: tuple[int, int, int, int] = TEXT) -> Image.Im
     probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
     left, top, right, bottom = probe.textbbox((0, 0), text, font=font)
     gap = height // 8
-    width = height + gap + (right - left) + gap // 2
+    width = height + gap + round(right - left) + gap // 2
     image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     image.alpha_composite(icon, (0, 0))
     draw = ImageDraw.Draw(image)
-    y = (height - (bottom - top)) // 2 - top
+    y = round((height - (bottom - top)) / 2 - top)
     draw.text((height + gap - left, y), text, font=font, fill=text_color)
     return image
 

@@ -1,12 +1,59 @@
-"""Config flow for the NES/Echelon Smart Meter integration (placeholder: an empty form)."""
+"""Config flow: pick the port and link, give the key, and the meter is read before saving."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.core import callback
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    SerialPortSelector,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
 
-from .const import DOMAIN
+from .const import (
+    CONF_KEY,
+    CONF_LINK,
+    CONF_PORT,
+    CONF_SCAN_INTERVAL,
+    CONF_STATUS_INTERVAL,
+    CONF_TIMEOUT,
+    DEFAULT_SCAN_INTERVAL,
+    DEFAULT_STATUS_INTERVAL,
+    DOMAIN,
+    LINK_MEP,
+    LINK_OPTICAL,
+    MAX_TIMEOUT,
+    MIN_SCAN_INTERVAL,
+    MIN_STATUS_INTERVAL,
+    MIN_TIMEOUT,
+)
+from .nes_client import (
+    AuthenticationFailed,
+    InvalidKeyFormat,
+    LinkError,
+    MeterIdentity,
+    NesError,
+    NoResponse,
+    UnsupportedMeter,
+    connect,
+    parse_key,
+)
 
 if TYPE_CHECKING:
     # HA >= 2026.10 runs `voluptuous` as probatio (install_as_voluptuous) and types its APIs
@@ -15,12 +62,205 @@ if TYPE_CHECKING:
 else:
     import voluptuous as vol
 
+_LOGGER = logging.getLogger(__name__)
+
+KEY_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+LINK_SELECTOR = SelectSelector(
+    SelectSelectorConfig(
+        options=[LINK_OPTICAL, LINK_MEP],
+        mode=SelectSelectorMode.LIST,
+        translation_key=CONF_LINK,
+    )
+)
+
+
+class CannotRead(Exception):
+    """The meter could not be read; `error` is the form's error key."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+async def read_meter(port: str, link: str, key_text: str) -> MeterIdentity:
+    """Read the meter's identity and one snapshot, as set-up will; map failures to form errors."""
+    try:
+        key = parse_key(key_text)
+    except InvalidKeyFormat as err:
+        raise CannotRead("invalid_key_format") from err
+    try:
+        client = await connect(port, link, key)
+    except AuthenticationFailed as err:
+        raise CannotRead("invalid_key") from err
+    except NoResponse as err:
+        raise CannotRead("timeout") from err
+    except LinkError as err:
+        raise CannotRead("cannot_connect") from err
+    except UnsupportedMeter as err:
+        raise CannotRead("unsupported_meter") from err
+    except NesError as err:
+        _LOGGER.warning("Reading the meter failed: %s", err)
+        raise CannotRead("unknown") from err
+    try:
+        await client.read()
+    except AuthenticationFailed as err:
+        raise CannotRead("invalid_key") from err
+    except NoResponse as err:
+        raise CannotRead("timeout") from err
+    except NesError as err:
+        _LOGGER.warning("Reading the meter failed: %s", err)
+        raise CannotRead("unknown") from err
+    finally:
+        await client.close()
+    assert client.identity is not None
+    return client.identity
+
+
+def _connection_schema(defaults: Mapping[str, Any]) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, vol.UNDEFINED)): (
+                SerialPortSelector()
+            ),
+            vol.Required(CONF_LINK, default=defaults.get(CONF_LINK, LINK_OPTICAL)): LINK_SELECTOR,
+            vol.Required(CONF_KEY): KEY_SELECTOR,
+        }
+    )
+
 
 class NesEchelonConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Handle a config flow for NES/Echelon Smart Meter."""
+    """Set up a meter from the UI; reconfigure its port or key; re-authenticate."""
 
     VERSION = 1
 
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> NesEchelonOptionsFlow:
+        return NesEchelonOptionsFlow()
+
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Show the (still empty) form."""
-        return self.async_show_form(step_id="user", data_schema=vol.Schema({}))
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                identity = await read_meter(
+                    user_input[CONF_PORT], user_input[CONF_LINK], user_input[CONF_KEY]
+                )
+            except CannotRead as err:
+                errors["base"] = err.error
+            else:
+                await self.async_set_unique_id(identity.serial_number)
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(
+                    title=f"{identity.model} {identity.serial_number}".strip(),
+                    data=_entry_data(user_input),
+                )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=_connection_schema(user_input or {}),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                identity = await read_meter(
+                    user_input[CONF_PORT], user_input[CONF_LINK], user_input[CONF_KEY]
+                )
+            except CannotRead as err:
+                errors["base"] = err.error
+            else:
+                await self.async_set_unique_id(identity.serial_number)
+                self._abort_if_unique_id_mismatch(reason="wrong_meter")
+                return self.async_update_reload_and_abort(
+                    entry, data_updates=_entry_data(user_input)
+                )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=_connection_schema(user_input or entry.data),
+            errors=errors,
+        )
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                identity = await read_meter(
+                    entry.data[CONF_PORT], entry.data[CONF_LINK], user_input[CONF_KEY]
+                )
+            except CannotRead as err:
+                errors["base"] = err.error
+            else:
+                await self.async_set_unique_id(identity.serial_number)
+                self._abort_if_unique_id_mismatch(reason="wrong_meter")
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_KEY: user_input[CONF_KEY].strip()}
+                )
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=vol.Schema({vol.Required(CONF_KEY): KEY_SELECTOR}),
+            errors=errors,
+            description_placeholders={"title": entry.title},
+        )
+
+
+class NesEchelonOptionsFlow(OptionsFlowWithReload):
+    """Poll interval, status interval and response timeout; the entry reloads on save."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_SCAN_INTERVAL,
+                        max=3600,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Required(
+                    CONF_STATUS_INTERVAL, default=DEFAULT_STATUS_INTERVAL
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_STATUS_INTERVAL,
+                        max=86400,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Optional(CONF_TIMEOUT): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_TIMEOUT,
+                        max=MAX_TIMEOUT,
+                        step=0.1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+            }
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(schema, self.config_entry.options),
+        )
+
+
+def _entry_data(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        CONF_PORT: user_input[CONF_PORT].strip(),
+        CONF_LINK: user_input[CONF_LINK],
+        CONF_KEY: user_input[CONF_KEY].strip(),
+    }

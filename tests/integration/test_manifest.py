@@ -16,6 +16,7 @@ from typing import Any, get_args
 from urllib.parse import urlparse
 
 from awesomeversion import AwesomeVersion, AwesomeVersionStrategy
+import homeassistant
 from homeassistant import const as ha_const
 from homeassistant.generated.countries import COUNTRIES
 from homeassistant.loader import Manifest
@@ -188,8 +189,7 @@ def test_requirements_lower_bounds_only(manifest: dict[str, Any]) -> None:
 
 def test_requirements_fit_home_assistant_constraints(manifest: dict[str, Any]) -> None:
     """HA installs custom requirements under its package_constraints.txt: they must agree."""
-    constraints_file = Path(metadata.distribution("homeassistant").locate_file(""))
-    constraints_file = constraints_file / "homeassistant" / "package_constraints.txt"
+    constraints_file = Path(homeassistant.__file__).parent / "package_constraints.txt"
     pins: dict[str, str] = {}
     for raw_line in constraints_file.read_text(encoding="utf-8").splitlines():
         line = raw_line.split("#", 1)[0].strip()

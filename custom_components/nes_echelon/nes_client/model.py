@@ -40,7 +40,8 @@ class Snapshot:
     tiers: tuple[EnergyRegisters, ...] = field(default=())
 
     def as_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        result: dict[str, Any] = _jsonable(asdict(self))
+        return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,8 @@ class MeterStatus:
     clock: datetime | None
 
     def as_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        result: dict[str, Any] = _jsonable(asdict(self))
+        return result
 
 
 def _jsonable(value: Any) -> Any:

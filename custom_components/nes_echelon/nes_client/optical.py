@@ -162,6 +162,7 @@ class OpticalLink:
     async def _await_response(self, toggle: bool) -> bytes:
         deadline = asyncio.get_running_loop().time() + self._timeout
         parts: list[bytes] = []
+        next_seq = -1  # seq the next packet of a multi-packet response must carry
         bad = 0
         while True:
             event = self._scanner.next_event()
@@ -185,6 +186,18 @@ class OpticalLink:
             if event.toggle != toggle:
                 _LOGGER.debug("dropping a late duplicate response")
                 continue
+            if event.multi_packet and not event.first_packet:
+                if parts and event.seq == next_seq + 1:
+                    continue  # that packet again (our ACK was lost): we have it
+                if not parts or event.seq != next_seq:
+                    # A packet whose predecessors were lost (e.g. a NAKed first packet):
+                    # never join a partial response; wait for it to be sent again.
+                    _LOGGER.debug("dropping packet %d of an incomplete response", event.seq)
+                    parts = []
+                    continue
+            elif event.multi_packet:
+                parts = []  # a (repeated) first packet starts the response afresh
+            next_seq = event.seq - 1
             parts.append(event.data)
             if not event.multi_packet or event.seq == 0:
                 return b"".join(parts)

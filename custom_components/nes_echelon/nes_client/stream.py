@@ -45,6 +45,8 @@ class ByteStream:
         try:
             async with asyncio.timeout(remaining):
                 data = await self._reader.read(1024)
+        except TimeoutError:
+            raise  # a subclass of OSError, but a timeout, not a failed port: the caller retries
         except OSError as err:
             raise LinkError(f"cannot read from the port: {err}") from err
         if not data:

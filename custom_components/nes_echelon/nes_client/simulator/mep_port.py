@@ -15,7 +15,7 @@ from ..keys import mep_key
 from ..mep_packet import Alert, Packet, PacketScanner
 from .faults import Faults
 from .meter import SimulatedMeter
-from .pacing import PacedWriter
+from .pacing import PacedReader, PacedWriter
 from .service import serve_read
 
 _LOGGER = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class MepPort:
         self._last_request = -ALERT_PERIOD
         self.rejected_digests = 0
 
-    async def run(self, reader: asyncio.StreamReader, out: PacedWriter) -> None:
+    async def run(self, reader: PacedReader, out: PacedWriter) -> None:
         alerts = asyncio.create_task(self._alert_loop(out))
         try:
             while True:

@@ -11,10 +11,10 @@ from dataclasses import replace
 from .. import psem
 from ..keys import optical_password
 from ..mep_packet import encode_request
-from ..optical_frame import ACK, NAK, BadFrame, Frame, FrameScanner, encode_frame
+from ..optical_frame import ACK, NAK, Ack, BadFrame, Frame, FrameScanner, Nak, encode_frame
 from .faults import Faults
 from .meter import SimulatedMeter
-from .pacing import PacedWriter
+from .pacing import PacedReader, PacedWriter
 from .service import ERROR, SERVICE_NOT_SUPPORTED, serve_read
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,8 +49,13 @@ class OpticalPort:
         self._scanner = FrameScanner()
         self._reset_session()
         self._locked_until = 0.0
+        # Frames of the reply not yet ACKed; [0] is on the wire. C12.18 sends a multi-packet
+        # reply one packet per ACK and repeats a NAKed packet.
+        self._pending: list[bytes] = []
+        self._stray_acks = 0
         self.sessions = 0
         self.failed_logons = 0
+        self.naks_received = 0
 
     def _reset_session(self) -> None:
         self._state = "idle"  # idle → identified → logged_on → secured
@@ -62,7 +67,7 @@ class OpticalPort:
         self._packets = 1
         self._awaiting_switch = True
 
-    async def run(self, reader: asyncio.StreamReader, out: PacedWriter) -> None:
+    async def run(self, reader: PacedReader, out: PacedWriter) -> None:
         while True:
             data = await reader.read(512)
             if not data:
@@ -73,6 +78,10 @@ class OpticalPort:
             while (event := self._scanner.next_event()) is not None:
                 if isinstance(event, BadFrame):
                     await out.write(bytes([NAK]))
+                elif isinstance(event, Ack):
+                    await self._on_ack(out)
+                elif isinstance(event, Nak):
+                    await self._on_nak(out)
                 elif isinstance(event, Frame):
                     if not await self._on_frame(event, out):
                         return
@@ -117,6 +126,7 @@ class OpticalPort:
         await out.write(bytes([ACK]))
         if self.faults.take("duplicate_toggle"):
             await out.write(encode_frame(b"\x00", toggle=not frame.toggle))
+            self._stray_acks += 1  # the client ACKs that frame too
         if self.faults.take("mep_leak"):
             await out.write(encode_request(b"\x3f\x00\x17\x00\x00\x00\x00\x2c", 1, bytes(16)))
         await self._send_reply(packets, frame.toggle, out)
@@ -130,20 +140,42 @@ class OpticalPort:
         if self.faults.take("garbage"):
             await out.write(os.urandom(7).replace(b"\xee", b"\x11").replace(b"\x06", b"\x07"))
         count = len(packets)
-        for index, data in enumerate(packets):
-            frame = encode_frame(
+        self._pending = [
+            encode_frame(
                 data,
                 toggle=toggle,
                 seq=count - 1 - index,
                 multi_packet=count > 1,
                 first_packet=count > 1 and index == 0,
             )
-            if self.faults.take("truncate"):
-                await out.write(frame[: len(frame) // 2])
-                return
-            if self.faults.take("bad_crc"):
-                frame = frame[:-1] + bytes([frame[-1] ^ 0xFF])
-            await out.write(frame)
+            for index, data in enumerate(packets)
+        ]
+        await self._transmit(out)
+
+    async def _transmit(self, out: PacedWriter) -> None:
+        """Send the first pending packet (again, after a NAK)."""
+        frame = self._pending[0]
+        if self.faults.take("truncate"):
+            self._pending = []
+            await out.write(frame[: len(frame) // 2])
+            return
+        if self.faults.take("bad_crc"):
+            frame = frame[:-1] + bytes([frame[-1] ^ 0xFF])
+        await out.write(frame)
+
+    async def _on_ack(self, out: PacedWriter) -> None:
+        if self._stray_acks:
+            self._stray_acks -= 1
+            return
+        if self._pending:
+            del self._pending[0]
+            if self._pending:
+                await self._transmit(out)
+
+    async def _on_nak(self, out: PacedWriter) -> None:
+        if self._pending:
+            self.naks_received += 1
+            await self._transmit(out)
 
     def _packetise(self, reply: bytes) -> list[bytes]:
         room = self._packet_size - 8

@@ -41,3 +41,17 @@ class PacedWriter:
 
     def close(self) -> None:
         self._writer.close()
+
+
+class PacedReader:
+    """Delivers received bytes no sooner than the wire could have carried them."""
+
+    def __init__(self, reader: asyncio.StreamReader, *, baudrate: int | None) -> None:
+        self._reader = reader
+        self._baudrate = baudrate
+
+    async def read(self, size: int) -> bytes:
+        data = await self._reader.read(size)
+        if data and self._baudrate is not None:
+            await asyncio.sleep(len(data) * BITS_PER_BYTE / self._baudrate)
+        return data

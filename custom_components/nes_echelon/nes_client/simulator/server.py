@@ -13,7 +13,7 @@ from .faults import Faults
 from .meter import SimulatedMeter
 from .mep_port import MepPort
 from .optical_port import OpticalPort
-from .pacing import PacedWriter
+from .pacing import PacedReader, PacedWriter
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,11 +74,14 @@ class MeterSimulator:
         segment = MEP_SEGMENT if self.link == "mep" else None
         return PacedWriter(writer, baudrate=BAUDRATE, segment=segment)
 
+    def _paced_reader(self, reader: asyncio.StreamReader) -> PacedReader:
+        return PacedReader(reader, baudrate=BAUDRATE if self.pace else None)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         self._writers.add(writer)
         try:
-            await self._port.run(reader, self._paced(writer))
+            await self._port.run(self._paced_reader(reader), self._paced(writer))
         except (ConnectionError, OSError) as err:
             _LOGGER.debug("simulator connection ended: %s", err)
         finally:
@@ -120,7 +123,7 @@ class MeterSimulator:
 
         async def serve() -> None:
             try:
-                await self._port.run(reader, self._paced(writer))
+                await self._port.run(self._paced_reader(reader), self._paced(writer))
             finally:
                 read_transport.close()
                 write_transport.close()

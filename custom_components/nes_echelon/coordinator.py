@@ -1,0 +1,254 @@
+"""Polls the meter: one connection kept open, reopened after any failure."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_KEY,
+    CONF_LINK,
+    CONF_PORT,
+    CONF_SCAN_INTERVAL,
+    CONF_STATUS_INTERVAL,
+    CONF_TIMEOUT,
+    DEFAULT_SCAN_INTERVAL,
+    DEFAULT_STATUS_INTERVAL,
+    DOMAIN,
+)
+from .guard import EnergyGuard
+from .nes_client import (
+    AuthenticationFailed,
+    IntegrityError,
+    LinkError,
+    MeterClient,
+    MeterIdentity,
+    MeterStatus,
+    NesError,
+    NoResponse,
+    PollOptions,
+    Snapshot,
+    connect,
+    parse_key,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+CLOCK_DRIFT_LIMIT = 300  # seconds; a few minutes skews tariffs and the load profile
+
+type NesEchelonConfigEntry = ConfigEntry[NesEchelonCoordinator]
+
+
+@dataclass(frozen=True, slots=True)
+class MeterData:
+    """What the entities show: the last poll and the last status read."""
+
+    snapshot: Snapshot
+    status: MeterStatus | None
+    read_at: datetime
+    energy: dict[str, float | None]
+    """Energy registers in kWh / kvarh after the guard: None where publishing would mislead."""
+
+
+class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
+    """Owns the meter connection; entities only ever see verified, guarded values."""
+
+    config_entry: NesEchelonConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: NesEchelonConfigEntry) -> None:
+        scan = entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {entry.title}",
+            update_interval=timedelta(seconds=scan),
+        )
+        self.identity: MeterIdentity | None = None
+        self.guard = EnergyGuard()
+        self._client: MeterClient | None = None
+        self._status: MeterStatus | None = None
+        self._status_read: float | None = None
+        self._status_interval = entry.options.get(CONF_STATUS_INTERVAL, DEFAULT_STATUS_INTERVAL)
+
+    async def _async_setup(self) -> None:
+        async with self._translated_errors():
+            await self._ensure_client()
+
+    async def _async_update_data(self) -> MeterData:
+        async with self._translated_errors():
+            client = await self._ensure_client()
+            snapshot = await client.read()
+            status = await self._maybe_read_status(client)
+        ir.async_delete_issue(self.hass, DOMAIN, self._port_issue_id)
+        energy = {
+            key: self.guard.accept(key, value) for key, value in energy_registers(snapshot).items()
+        }
+        return MeterData(
+            snapshot=snapshot, status=status, read_at=dt_util.utcnow(), energy=energy
+        )
+
+    @asynccontextmanager
+    async def _translated_errors(self) -> AsyncIterator[None]:
+        """Close the port on any failure and say what went wrong in the user's language."""
+        try:
+            yield
+        except AuthenticationFailed as err:
+            # Never retried on our own: the meter logs each failure and may lock its port.
+            await self.async_close()
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="invalid_key"
+            ) from err
+        except NesError as err:
+            await self.async_close()
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key=_error_key(err),
+                translation_placeholders={"error": str(err)},
+            ) from err
+
+    async def _ensure_client(self) -> MeterClient:
+        if self._client is not None:
+            return self._client
+        data = self.config_entry.data
+        options = self.config_entry.options
+        try:
+            client = await connect(
+                data[CONF_PORT],
+                data[CONF_LINK],
+                parse_key(data[CONF_KEY]),
+                response_timeout=options.get(CONF_TIMEOUT),
+                options=PollOptions(),
+            )
+        except LinkError as err:
+            if isinstance(err.__cause__, FileNotFoundError):
+                self._raise_port_missing()
+            raise
+        assert client.identity is not None
+        unique_id = self.config_entry.unique_id
+        if unique_id is not None and client.identity.serial_number != unique_id:
+            await client.close()
+            raise ConfigEntryError(
+                translation_domain=DOMAIN,
+                translation_key="wrong_meter",
+                translation_placeholders={
+                    "expected": unique_id,
+                    "found": client.identity.serial_number,
+                },
+            )
+        self.identity = client.identity
+        self._client = client
+        return client
+
+    async def _maybe_read_status(self, client: MeterClient) -> MeterStatus | None:
+        """Alarms, tier and clock change rarely and the link is slow: read them every few minutes."""
+        now = self.hass.loop.time()
+        if self._status_read is None or now - self._status_read >= self._status_interval:
+            try:
+                self._status = await client.read_status()
+            except (NoResponse, IntegrityError) as err:
+                # The poll itself succeeded; keep the last status rather than fail it.
+                _LOGGER.debug("status read failed, keeping the last one: %s", err)
+            else:
+                self._status_read = now
+                self._update_status_issues(self._status)
+        return self._status
+
+    def _update_status_issues(self, status: MeterStatus) -> None:
+        """Repairs for what only the user (or the grid company) can fix."""
+        entry_id = self.config_entry.entry_id
+        drift = None
+        if status.clock is not None:
+            drift = (status.clock - dt_util.utcnow()).total_seconds()
+        if drift is not None and abs(drift) > CLOCK_DRIFT_LIMIT:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"clock_drift_{entry_id}",
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="clock_drift",
+                translation_placeholders={
+                    "title": self.config_entry.title,
+                    "minutes": str(round(drift / 60)),
+                },
+            )
+        else:
+            ir.async_delete_issue(self.hass, DOMAIN, f"clock_drift_{entry_id}")
+        if status.alarms is not None and status.alarms.key_expiration_pending:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"key_expiration_{entry_id}",
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="key_expiration",
+                translation_placeholders={"title": self.config_entry.title},
+            )
+        else:
+            ir.async_delete_issue(self.hass, DOMAIN, f"key_expiration_{entry_id}")
+
+    @property
+    def _port_issue_id(self) -> str:
+        return f"port_missing_{self.config_entry.entry_id}"
+
+    def _raise_port_missing(self) -> None:
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._port_issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="port_missing",
+            translation_placeholders={
+                "port": self.config_entry.data[CONF_PORT],
+                "title": self.config_entry.title,
+            },
+        )
+
+    async def async_close(self) -> None:
+        """Close the port; the next poll opens it again."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+    async def async_shutdown(self) -> None:
+        await super().async_shutdown()
+        await self.async_close()
+
+
+def energy_registers(snapshot: Snapshot) -> dict[str, float | None]:
+    """Every energy register by entity key, in kWh and kvarh."""
+    registers = {"": snapshot.total} | {
+        f"tier_{index}_": tier for index, tier in enumerate(snapshot.tiers, start=1)
+    }
+    values: dict[str, float | None] = {}
+    for prefix, block in registers.items():
+        values[f"{prefix}energy_import"] = block.import_wh / 1000
+        values[f"{prefix}energy_export"] = block.export_wh / 1000
+        for direction, varh in (
+            ("import", block.reactive_import_varh),
+            ("export", block.reactive_export_varh),
+        ):
+            values[f"{prefix}reactive_energy_{direction}"] = None if varh is None else varh / 1000
+    return values
+
+
+def _error_key(err: NesError) -> str:
+    if isinstance(err, NoResponse):
+        return "timeout"
+    if isinstance(err, LinkError):
+        return "cannot_connect"
+    if isinstance(err, IntegrityError):
+        return "integrity"
+    return "meter_error"

@@ -1,0 +1,40 @@
+"""Keeps bad energy values out of the Energy dashboard.
+
+A total_increasing sensor that drops to 0 or below its last value starts a new meter cycle in
+the statistics: one bad value is a spike in every energy graph. The wire checks already keep
+corrupt bytes out; this guard catches what a verified read can still show (a register reset).
+"""
+
+from __future__ import annotations
+
+# A drop is published only after it was read this many times in a row: a real reset (meter
+# replaced, registers cleared) persists, a glitch does not.
+CONFIRMATIONS = 3
+
+
+class EnergyGuard:
+    """Per-register filter: returns the value to publish, or None for unknown."""
+
+    def __init__(self, confirmations: int = CONFIRMATIONS) -> None:
+        self._confirmations = confirmations
+        self._last: dict[str, float] = {}
+        self._drops: dict[str, tuple[float, int]] = {}
+
+    def accept(self, key: str, value: float | None) -> float | None:
+        if value is None:
+            return None
+        last = self._last.get(key)
+        if last is None or value >= last:
+            if value == 0 and last is None:
+                return None  # a first value of 0 is indistinguishable from a failed read
+            self._last[key] = value
+            self._drops.pop(key, None)
+            return value
+        seen_value, seen = self._drops.get(key, (value, 0))
+        seen = seen + 1 if seen_value == value else 1
+        if seen >= self._confirmations:
+            self._last[key] = value
+            self._drops.pop(key, None)
+            return value
+        self._drops[key] = (value, seen)
+        return None
