@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 import statistics
 import sys
 import time
-from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from custom_components.nes_echelon.nes_client import psem  # noqa: E402
-from custom_components.nes_echelon.nes_client.client import MeterClient, PollOptions  # noqa: E402
-from custom_components.nes_echelon.nes_client.connection import make_link, open_stream  # noqa: E402
-from custom_components.nes_echelon.nes_client.plan import split_range  # noqa: E402
-from custom_components.nes_echelon.nes_client.simulator import MeterSimulator  # noqa: E402
-from custom_components.nes_echelon.nes_client.stream import ByteStream  # noqa: E402
+from custom_components.nes_echelon.nes_client import psem
+from custom_components.nes_echelon.nes_client.client import MeterClient, PollOptions
+from custom_components.nes_echelon.nes_client.connection import make_link, open_stream
+from custom_components.nes_echelon.nes_client.plan import split_range
+from custom_components.nes_echelon.nes_client.simulator import MeterSimulator
+from custom_components.nes_echelon.nes_client.stream import ByteStream
 
 BITS_PER_BYTE = 10
 BAUD = 9600
@@ -38,7 +38,7 @@ async def measure(link_kind: str, polls: int, options: PollOptions) -> dict[str,
     host, port = await sim.serve_tcp()
     reader, writer = await open_stream(f"socket://{host}:{port}")
     link = make_link(link_kind, reader, writer, sim.meter.key)
-    stream: ByteStream = link._stream  # type: ignore[attr-defined]  # noqa: SLF001
+    stream: ByteStream = link._stream  # type: ignore[attr-defined]
     client = MeterClient(link, options=options)
     await client.connect()
     before_session = wire_bytes(stream)
@@ -53,13 +53,17 @@ async def measure(link_kind: str, polls: int, options: PollOptions) -> dict[str,
     whole_bytes = []
     for _ in range(polls):
         start_bytes = wire_bytes(stream)
-        psem.read_data(await link.request(psem.partial_read(23, 0, 13)), checksum=link.read_has_checksum)
+        psem.read_data(
+            await link.request(psem.partial_read(23, 0, 13)), checksum=link.read_has_checksum
+        )
         if link.kind == "mep":
             request = psem.full_read(28, mep_length=psem.MEP_FULL_READ_LENGTH)
             psem.read_data(await link.request(request), checksum=False)
         else:  # a 220-byte full read does not fit optical packets: the same bytes in chunks
             for offset, count in split_range(0, dims.bt28_size, link.max_read):
-                psem.read_data(await link.request(psem.partial_read(28, offset, count)), checksum=True)
+                psem.read_data(
+                    await link.request(psem.partial_read(28, offset, count)), checksum=True
+                )
         whole_bytes.append(wire_bytes(stream) - start_bytes)
     await client.close()
     await sim.close()

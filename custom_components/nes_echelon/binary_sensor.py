@@ -29,13 +29,19 @@ class NesAlarmDescription(BinarySensorEntityDescription):
 ALARMS: tuple[NesAlarmDescription, ...] = (
     NesAlarmDescription(
         key="power_failure",
-        translation_key="power_failure", device_class=BinarySensorDeviceClass.PROBLEM),
+        translation_key="power_failure",
+        device_class=BinarySensorDeviceClass.PROBLEM,
+    ),
     NesAlarmDescription(
         key="cover_removed",
-        translation_key="cover_removed", device_class=BinarySensorDeviceClass.TAMPER),
+        translation_key="cover_removed",
+        device_class=BinarySensorDeviceClass.TAMPER,
+    ),
     NesAlarmDescription(
         key="magnetic_tamper",
-        translation_key="magnetic_tamper", device_class=BinarySensorDeviceClass.TAMPER),
+        translation_key="magnetic_tamper",
+        device_class=BinarySensorDeviceClass.TAMPER,
+    ),
     NesAlarmDescription(
         key="reverse_energy",
         translation_key="reverse_energy",
@@ -44,7 +50,9 @@ ALARMS: tuple[NesAlarmDescription, ...] = (
     ),
     NesAlarmDescription(
         key="phase_loss",
-        translation_key="phase_loss", device_class=BinarySensorDeviceClass.PROBLEM, three_phase_only=True
+        translation_key="phase_loss",
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        three_phase_only=True,
     ),
     NesAlarmDescription(
         key="phase_inversion",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
+import logging
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import (
@@ -230,9 +230,7 @@ class NesEchelonOptionsFlow(OptionsFlowWithReload):
                         mode=NumberSelectorMode.BOX,
                     )
                 ),
-                vol.Required(
-                    CONF_STATUS_INTERVAL, default=DEFAULT_STATUS_INTERVAL
-                ): NumberSelector(
+                vol.Required(CONF_STATUS_INTERVAL, default=DEFAULT_STATUS_INTERVAL): NumberSelector(
                     NumberSelectorConfig(
                         min=MIN_STATUS_INTERVAL,
                         max=86400,

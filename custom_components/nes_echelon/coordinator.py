@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+import logging
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
@@ -94,9 +94,7 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
         energy = {
             key: self.guard.accept(key, value) for key, value in energy_registers(snapshot).items()
         }
-        return MeterData(
-            snapshot=snapshot, status=status, read_at=dt_util.utcnow(), energy=energy
-        )
+        return MeterData(snapshot=snapshot, status=status, read_at=dt_util.utcnow(), energy=energy)
 
     @asynccontextmanager
     async def _translated_errors(self) -> AsyncIterator[None]:
@@ -151,7 +149,7 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
         return client
 
     async def _maybe_read_status(self, client: MeterClient) -> MeterStatus | None:
-        """Alarms, tier and clock change rarely and the link is slow: read them every few minutes."""
+        """Alarms, tier and clock change rarely and the link is slow: read them now and then."""
         now = self.hass.loop.time()
         if self._status_read is None or now - self._status_read >= self._status_interval:
             try:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from dataclasses import asdict
 import json
 import logging
 import sys
-from dataclasses import asdict
 from typing import Any
 
 from .client import MeterClient
@@ -23,6 +23,7 @@ from .errors import (
 )
 from .keys import parse_key
 from .model import MeterIdentity, MeterStatus, Snapshot
+from .simulator import MeterSimulator, SimulatedMeter
 
 PROG = "python -m custom_components.nes_echelon.nes_client"
 
@@ -33,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     read = commands.add_parser("read", help="print one snapshot from a meter or the simulator")
-    read.add_argument("--port", required=True, help="/dev/serial/by-id/…, socket://h:p, rfc2217://…")
+    read.add_argument(
+        "--port", required=True, help="/dev/serial/by-id/…, socket://h:p, rfc2217://…"
+    )
     read.add_argument("--key", required=True, help="the meter key: 20 characters or 40 hex digits")
     read.add_argument("--link", choices=[k.value for k in LinkKind], default="optical")
     read.add_argument("--timeout", type=float, default=None, help="seconds to wait per response")
@@ -122,7 +125,8 @@ def _print_text(report: dict[str, Any]) -> None:
     print(f"Meter {report['serial_number']}: {report['manufacturer']} {report['model']}, "
           f"firmware {report['firmware']}, {report['phases']} phase(s)")  # fmt: skip
     energy = report["energy"]
-    print(f"  import {energy['import_wh'] / 1000:.3f} kWh, export {energy['export_wh'] / 1000:.3f} kWh")
+    imported, exported = energy["import_wh"] / 1000, energy["export_wh"] / 1000
+    print(f"  import {imported:.3f} kWh, export {exported:.3f} kWh")
     for index, tier in enumerate(report["tiers"], start=1):
         print(f"  tier {index}: import {tier['import_wh'] / 1000:.3f} kWh, "
               f"export {tier['export_wh'] / 1000:.3f} kWh")  # fmt: skip
@@ -140,8 +144,6 @@ def _fail(message: str, code: int = 1) -> int:
 
 
 async def _simulate(args: argparse.Namespace) -> int:
-    from .simulator import MeterSimulator, SimulatedMeter
-
     meter = SimulatedMeter(phases=args.phases, tiers=args.tiers)
     if args.key:
         meter.key = parse_key(args.key)

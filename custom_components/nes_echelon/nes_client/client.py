@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
+import logging
 
 from . import psem, tables
 from .errors import (
@@ -31,7 +31,7 @@ BT52_NEEDED = 7
 BT55_NEEDED = 9
 ENERGY_SUMMATIONS = 4  # import/export Wh, import/export varh
 SLOT_SIZE = 4
-BASE_SLOTS = range(0, 15)  # power, reactive, I, U, PF, f, VA
+BASE_SLOTS = range(15)  # power, reactive, I, U, PF, f, VA
 PER_PHASE_SLOTS = range(26, 32)  # import/export W per phase (fw 3.50)
 PER_PHASE_FIRMWARE = tables.FirmwareVersion(3, 50, 0)
 VOLTAGE_SLOTS = range(7, 10)
@@ -148,9 +148,7 @@ class MeterClient:
         )
         return {slot: tables.decode_int32_le(data[offset], 0) for slot, offset in located.items()}
 
-    async def _read_ranges(
-        self, table_id: int, ranges: list[tuple[int, int]]
-    ) -> dict[int, bytes]:
+    async def _read_ranges(self, table_id: int, ranges: list[tuple[int, int]]) -> dict[int, bytes]:
         """Read the ranges with as few requests as the plan allows; keyed by each range's offset."""
         merged: dict[int, bytes] = {}
         for offset, length in merge_ranges(ranges):
@@ -165,7 +163,9 @@ class MeterClient:
         parts = []
         for start, size in split_range(offset, count, self.link.max_read):
             response = await self._request(psem.partial_read(table_id, start, size))
-            parts.append(psem.read_data(response, checksum=self.link.read_has_checksum, expected=size))
+            parts.append(
+                psem.read_data(response, checksum=self.link.read_has_checksum, expected=size)
+            )
         return b"".join(parts)
 
     async def _read_whole(self, table_id: int, size: int) -> bytes:
@@ -178,7 +178,9 @@ class MeterClient:
                 )
             except (ServiceNotSupported, AuthenticationFailed) as err:
                 # Some meters refuse full reads of a table even with the right key (spec §5).
-                _LOGGER.debug("full read of table %d refused (%s); using partial reads", table_id, err)
+                _LOGGER.debug(
+                    "full read of table %d refused (%s); using partial reads", table_id, err
+                )
                 self._partial_only.add(table_id)
             else:
                 if len(data) < size:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import logging
 import secrets
-from collections.abc import Callable
 
 from . import psem
 from .errors import AuthenticationFailed, IntegrityError, NoResponse
@@ -51,6 +51,7 @@ class MepLink:
         self._last_request = -MIN_REQUEST_SPACING
         self._rejected = False
         self._key_proven = False
+        self._previous_core: bytes | None = None
         self.alerts_seen = 0
         self.retransmissions = 0
         self.digest_failures = 0
@@ -95,6 +96,12 @@ class MepLink:
         raise IntegrityError("the meter kept rejecting our sequence numbers")
 
     async def _exchange(self, core: bytes, packet: bytes) -> bytes:
+        try:
+            return await self._attempts(core, packet)
+        finally:
+            self._previous_core = core  # late replies to it are recognised, not resent on
+
+    async def _attempts(self, core: bytes, packet: bytes) -> bytes:
         failure: Exception = NoResponse("no answer on the MEP port")
         for attempt in range(ATTEMPTS):
             if attempt:
@@ -106,7 +113,7 @@ class MepLink:
             await self._stream.write(packet)
             self._last_request = self._clock()
             try:
-                body = await self._await_packet()
+                body = await self._await_reply(core)
             except TimeoutError:
                 self._scanner = PacketScanner()
                 continue
@@ -123,6 +130,24 @@ class MepLink:
                 _LOGGER.debug("discarding a reply that fails its digest: %s", body.hex(" "))
                 failure = err
         raise failure
+
+    async def _await_reply(self, core: bytes) -> bytes:
+        """The next packet that is not a late reply to the previous request.
+
+        After a timeout the meter may answer both the request and its retransmission (the
+        second with 0x0C); that extra reply is valid, but for the previous request core.
+        Resending on it would start the same cascade again, so it is skipped.
+        """
+        while True:
+            body = await self._await_packet()
+            previous = self._previous_core
+            if previous is None or previous == core:
+                return body
+            try:
+                verify_response(previous, body, self._key)
+            except IntegrityError:
+                return body
+            _LOGGER.debug("dropping a late reply to the previous request")
 
     async def _await_packet(self) -> bytes:
         deadline = self._clock() + self._timeout

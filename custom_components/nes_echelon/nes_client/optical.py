@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
+import logging
 
 from . import psem
-from .errors import (
-    AuthenticationFailed,
-    IntegrityError,
-    LinkError,
-    NoResponse,
-    PsemError,
-)
+from .errors import AuthenticationFailed, IntegrityError, LinkError, NoResponse, PsemError
 from .optical_frame import ACK, NAK, Ack, BadFrame, Frame, FrameScanner, Nak, encode_frame
 from .stream import ByteStream
 
@@ -155,6 +149,9 @@ class OpticalLink:
                 continue
             self._last_traffic = self._clock()
             return result
+        # Whether the meter acted on the request is unknown, so its toggle bit is too: a later
+        # request could pass for a retransmission. Start a new session before the next one.
+        self._session_started = None
         if bad_frames:
             raise IntegrityError("no response passed the CRC check")
         raise NoResponse("no answer on the optical port (check the probe's position)")

@@ -52,7 +52,8 @@ class ByteStream:
         if not data:
             raise LinkError("the port was closed")
         if _LOGGER.isEnabledFor(logging.DEBUG):
-            _LOGGER.debug("rx %s", data.hex(" "))
+            # Masked too: an echoing IR head sends the Security frame, key included, back.
+            _LOGGER.debug("rx %s", mask(data, self._secret))
         self.bytes_received += len(data)
         return data
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import contextlib
 import logging
 import os
-from collections.abc import Callable
 
 from .. import psem
 from ..digest import digest
@@ -41,9 +41,15 @@ class MepPort:
         self.faults = faults
         self._clock = clock
         self._scanner = PacketScanner()
+        self._initial_sequence = sequence
         self.last_sequence = sequence
         self._last_request = -ALERT_PERIOD
         self.rejected_digests = 0
+
+    def reboot(self) -> None:
+        """A meter restart: the sequence counter starts over, half a packet is forgotten."""
+        self._scanner = PacketScanner()
+        self.last_sequence = self._initial_sequence
 
     async def run(self, reader: PacedReader, out: PacedWriter) -> None:
         alerts = asyncio.create_task(self._alert_loop(out))

@@ -72,7 +72,7 @@ class SimulatedMeter:
 
     def __post_init__(self) -> None:
         if self.phases == 1:
-            self.loads = self.loads[:1] + [PhaseLoad(voltage=0.0), PhaseLoad(voltage=0.0)]
+            self.loads = [self.loads[0], PhaseLoad(voltage=0.0), PhaseLoad(voltage=0.0)]
         if not self.energy:
             base = [33_821_691.0, 1_739_085.0, 4_210_339.0, 912_004.0]
             self.energy = [base[:]] + [[0.0] * ENERGY_SUMMATIONS for _ in range(self.tiers)]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 from collections.abc import Callable
 from dataclasses import replace
+import logging
+import os
 
 from .. import psem
 from ..keys import optical_password
@@ -24,7 +24,9 @@ SESSION_LIMIT = 600.0  # the optical DoS timer [OPT p.14-15]
 LOCKOUT = 300.0
 DEFAULT_PACKET = 64
 MAX_PACKETS = 2
-IDENTIFICATION_REPLY = bytes([psem.OK, 0x00, 0x10, 0x00]) + b"\x07\x0f\x11" + b"SIMULATED NES METER".ljust(30)
+IDENTIFICATION_REPLY = (
+    bytes([psem.OK, 0x00, 0x10, 0x00]) + b"\x07\x0f\x11" + b"SIMULATED NES METER".ljust(30)
+)
 INVALID_SERVICE_SEQUENCE = bytes([0x0A])
 AUTH_FAILURE = bytes([0x0B])  # spec §5: the real code is unrecorded (0x03 or 0x0B)
 
@@ -57,6 +59,14 @@ class OpticalPort:
         self.failed_logons = 0
         self.naks_received = 0
 
+    def reboot(self) -> None:
+        """A meter restart: no session, nothing half-received or pending, no lockout."""
+        self._scanner = FrameScanner()
+        self._reset_session()
+        self._locked_until = 0.0
+        self._pending = []
+        self._stray_acks = 0
+
     def _reset_session(self) -> None:
         self._state = "idle"  # idle → identified → logged_on → secured
         self._session_start = 0.0
@@ -82,9 +92,8 @@ class OpticalPort:
                     await self._on_ack(out)
                 elif isinstance(event, Nak):
                     await self._on_nak(out)
-                elif isinstance(event, Frame):
-                    if not await self._on_frame(event, out):
-                        return
+                elif isinstance(event, Frame) and not await self._on_frame(event, out):
+                    return
 
     async def _on_frame(self, frame: Frame, out: PacedWriter) -> bool:
         """Handle one request frame; False ends the connection."""
@@ -113,7 +122,11 @@ class OpticalPort:
             return True
         if self.faults.take("disconnect"):
             return False
-        if frame.toggle == self._last_toggle and self._last_reply and frame.data[:1] != bytes([psem.IDENTIFY]):
+        if (
+            frame.toggle == self._last_toggle
+            and self._last_reply
+            and frame.data[:1] != bytes([psem.IDENTIFY])
+        ):
             # A retransmission of the request we already answered: send the same reply.
             await out.write(bytes([ACK]))
             await self._send_reply(self._last_reply, frame.toggle, out)
@@ -185,6 +198,7 @@ class OpticalPort:
         service = request[0] if request else -1
         if service == psem.IDENTIFY:
             self._reset_session()
+            self._awaiting_switch = False  # this frame got through: the UART is optical now
             self._state = "identified"
             self._session_start = self._last_traffic = now
             self.sessions += 1
@@ -195,7 +209,9 @@ class OpticalPort:
             size = int.from_bytes(request[1:3], "big")
             self._packet_size = max(DEFAULT_PACKET, min(size, 256))
             self._packets = max(1, min(request[3], MAX_PACKETS))
-            return bytes([psem.OK]) + self._packet_size.to_bytes(2, "big") + bytes([self._packets, 6])
+            return (
+                bytes([psem.OK]) + self._packet_size.to_bytes(2, "big") + bytes([self._packets, 6])
+            )
         if service == psem.LOGON:
             self._state = "logged_on"
             return bytes([psem.OK])

@@ -10,8 +10,8 @@ import tty
 from typing import Literal
 
 from .faults import Faults
-from .meter import SimulatedMeter
 from .mep_port import MepPort
+from .meter import SimulatedMeter
 from .optical_port import OpticalPort
 from .pacing import PacedReader, PacedWriter
 
@@ -60,8 +60,12 @@ class MeterSimulator:
         return self._port
 
     def reboot(self) -> None:
-        """Forget every session and sequence number, as a meter restart does."""
-        self._port = self._new_port()
+        """Forget every session and sequence number, as a meter restart does.
+
+        The line stays connected (the probe or the bridge does not notice a meter restart),
+        so the port in use is reset in place; its counters keep counting.
+        """
+        self._port.reboot()
 
     async def _tick(self) -> None:
         while True:
