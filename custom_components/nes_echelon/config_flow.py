@@ -90,30 +90,30 @@ async def read_meter(port: str, link: str, key_text: str) -> MeterIdentity:
         raise CannotRead("invalid_key_format") from err
     try:
         client = await connect(port, link, key)
-    except AuthenticationFailed as err:
-        raise CannotRead("invalid_key") from err
-    except NoResponse as err:
-        raise CannotRead("timeout") from err
-    except LinkError as err:
-        raise CannotRead("cannot_connect") from err
-    except UnsupportedMeter as err:
-        raise CannotRead("unsupported_meter") from err
     except NesError as err:
-        _LOGGER.warning("Reading the meter failed: %s", err)
-        raise CannotRead("unknown") from err
+        raise CannotRead(_form_error(err)) from err
     try:
         await client.read()
-    except AuthenticationFailed as err:
-        raise CannotRead("invalid_key") from err
-    except NoResponse as err:
-        raise CannotRead("timeout") from err
     except NesError as err:
-        _LOGGER.warning("Reading the meter failed: %s", err)
-        raise CannotRead("unknown") from err
+        raise CannotRead(_form_error(err)) from err
     finally:
         await client.close()
     assert client.identity is not None
     return client.identity
+
+
+def _form_error(err: NesError) -> str:
+    """The form's error key for a failed read (connect or first snapshot)."""
+    if isinstance(err, AuthenticationFailed):
+        return "invalid_key"
+    if isinstance(err, NoResponse):
+        return "timeout"
+    if isinstance(err, LinkError):
+        return "cannot_connect"
+    if isinstance(err, UnsupportedMeter):
+        return "unsupported_meter"
+    _LOGGER.warning("Reading the meter failed: %s", err)
+    return "unknown"
 
 
 def _connection_schema(defaults: Mapping[str, Any]) -> vol.Schema:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -77,16 +78,19 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
         self.identity: MeterIdentity | None = None
         self.guard = EnergyGuard()
         self._client: MeterClient | None = None
+        # One exchange at a time on the port: a close (unload, reload) waits for a poll in
+        # progress instead of talking to the meter while the poll's read is pending.
+        self._lock = asyncio.Lock()
         self._status: MeterStatus | None = None
         self._status_read: float | None = None
         self._status_interval = entry.options.get(CONF_STATUS_INTERVAL, DEFAULT_STATUS_INTERVAL)
 
     async def _async_setup(self) -> None:
-        async with self._translated_errors():
+        async with self._lock, self._translated_errors():
             await self._ensure_client()
 
     async def _async_update_data(self) -> MeterData:
-        async with self._translated_errors():
+        async with self._lock, self._translated_errors():
             client = await self._ensure_client()
             snapshot = await client.read()
             status = await self._maybe_read_status(client)
@@ -103,12 +107,12 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
             yield
         except AuthenticationFailed as err:
             # Never retried on our own: the meter logs each failure and may lock its port.
-            await self.async_close()
+            await self._close_client()
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="invalid_key"
             ) from err
         except NesError as err:
-            await self.async_close()
+            await self._close_client()
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key=_error_key(err),
@@ -160,6 +164,11 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
             else:
                 self._status_read = now
                 self._update_status_issues(self._status)
+                if client.identity != self.identity:
+                    # The meter re-read changed dimensions (tiers, slots): entities follow
+                    # only through a reload.
+                    _LOGGER.info("the meter's dimensions changed; reloading")
+                    self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
         return self._status
 
     def _update_status_issues(self, status: MeterStatus) -> None:
@@ -178,7 +187,7 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
                 translation_key="clock_drift",
                 translation_placeholders={
                     "title": self.config_entry.title,
-                    "minutes": str(round(drift / 60)),
+                    "minutes": str(round(abs(drift) / 60)),
                 },
             )
         else:
@@ -215,7 +224,11 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
         )
 
     async def async_close(self) -> None:
-        """Close the port; the next poll opens it again."""
+        """Close the port once no poll uses it; the next poll opens it again."""
+        async with self._lock:
+            await self._close_client()
+
+    async def _close_client(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             await client.close()

@@ -27,5 +27,5 @@ class NesEchelonEntity(CoordinatorEntity[NesEchelonCoordinator]):
             model=identity.model,
             serial_number=identity.serial_number,
             sw_version=str(identity.firmware),
-            name=f"{identity.manufacturer} {identity.model}".strip(),
+            name=f"{identity.manufacturer} {identity.model}".strip() or "NES/Echelon meter",
         )

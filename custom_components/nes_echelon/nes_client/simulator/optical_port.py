@@ -92,7 +92,7 @@ class OpticalPort:
                     await self._on_ack(out)
                 elif isinstance(event, Nak):
                     await self._on_nak(out)
-                elif isinstance(event, Frame) and not await self._on_frame(event, out):
+                elif not await self._on_frame(event, out):  # a Frame
                     return
 
     async def _on_frame(self, frame: Frame, out: PacedWriter) -> bool:
