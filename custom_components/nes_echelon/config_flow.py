@@ -89,7 +89,7 @@ async def read_meter(port: str, link: str, key_text: str) -> MeterIdentity:
     except InvalidKeyFormat as err:
         raise CannotRead("invalid_key_format") from err
     try:
-        client = await connect(port, link, key)
+        client = await connect(port.strip(), link, key)
     except NesError as err:
         raise CannotRead(_form_error(err)) from err
     try:

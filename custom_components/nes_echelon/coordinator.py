@@ -96,7 +96,8 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
             status = await self._maybe_read_status(client)
         ir.async_delete_issue(self.hass, DOMAIN, self._port_issue_id)
         energy = {
-            key: self.guard.accept(key, value) for key, value in energy_registers(snapshot).items()
+            key: self.guard.accept(key, value, zero_ok=key.startswith("tier_"))
+            for key, value in energy_registers(snapshot).items()
         }
         return MeterData(snapshot=snapshot, status=status, read_at=dt_util.utcnow(), energy=energy)
 

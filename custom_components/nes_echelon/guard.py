@@ -20,13 +20,16 @@ class EnergyGuard:
         self._last: dict[str, float] = {}
         self._drops: dict[str, tuple[float, int]] = {}
 
-    def accept(self, key: str, value: float | None) -> float | None:
+    def accept(self, key: str, value: float | None, *, zero_ok: bool = False) -> float | None:
+        """`zero_ok`: a register that may truly stay 0 for ever (a tier never in force)."""
         if value is None:
             return None
         last = self._last.get(key)
         if last is None or value >= last:
-            if value == 0 and last is None:
-                return None  # a first value of 0 is indistinguishable from a failed read
+            if value == 0 and last is None and not zero_ok:
+                # A total that reads 0 from the start looks like a failed read; if it is not,
+                # the first Wh counted makes it appear.
+                return None
             self._last[key] = value
             self._drops.pop(key, None)
             return value

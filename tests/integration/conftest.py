@@ -19,9 +19,10 @@ from typing import Any, Literal
 from freezegun.api import TickingDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.nes_echelon.const import CONF_KEY, CONF_LINK, CONF_PORT, DOMAIN
 from custom_components.nes_echelon.nes_client.simulator import (
@@ -29,6 +30,8 @@ from custom_components.nes_echelon.nes_client.simulator import (
     MeterSimulator,
     SimulatedMeter,
 )
+
+SERIAL = "0710123456"  # the simulated meter's default serial number
 
 type Link = Literal["optical", "mep"]
 type Via = Literal["tcp", "pty"]
@@ -150,7 +153,9 @@ async def tick(hass: HomeAssistant, freezer: TickingDateTimeFactory, seconds: fl
     Needs `@pytest.mark.freeze_time(tick=True)`: the freezer then starts before Home
     Assistant and time keeps flowing, so the links' own timeouts still work.
     """
-    freezer.tick(timedelta(seconds=seconds))
+    # Not freezer.tick(): on a ticking clock it counts from the last move, dropping the
+    # time that has flowed since (freezegun 1.5), so it can even step backwards.
+    freezer.move_to(freezer() + timedelta(seconds=seconds))
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
 
@@ -164,3 +169,41 @@ async def poll(hass: HomeAssistant, seconds: float = 11) -> None:
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=seconds))
     # The coordinator polls in a background task: wait for it too.
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def entity_id_of(
+    entity_registry: er.EntityRegistry, key: str, platform: str = "sensor"
+) -> str | None:
+    """The entity id of the default meter's entity with this description key, if any."""
+    return entity_registry.async_get_entity_id(platform, DOMAIN, f"{SERIAL}_{key}")
+
+
+def entry_keys(
+    entity_registry: er.EntityRegistry, entry: MockConfigEntry, platform: str = "sensor"
+) -> set[str]:
+    """The description keys of the entry's entities on one platform."""
+    return {
+        reg.unique_id.removeprefix(f"{entry.unique_id}_")
+        for reg in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
+        if reg.domain == platform
+    }
+
+
+async def enable_all_entities(
+    hass: HomeAssistant, entity_registry: er.EntityRegistry, entry: MockConfigEntry
+) -> None:
+    """Enable every entity the integration disabled by default, and reload to add them."""
+    for reg in er.async_entries_for_config_entry(entity_registry, entry.entry_id):
+        if reg.disabled_by is not None:
+            entity_registry.async_update_entity(reg.entity_id, disabled_by=None)
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def state_of(hass: HomeAssistant, entity_registry: er.EntityRegistry, key: str) -> str:
+    """The state of the default meter's sensor with this description key."""
+    entity_id = entity_id_of(entity_registry, key)
+    assert entity_id is not None, key
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.state

@@ -100,15 +100,14 @@ class OpticalPort:
         now = self._clock()
         if now < self._locked_until:
             return True  # optical ignored after a session overran its limit
-        if self._state != "idle" and (
-            now - self._last_traffic > self._traffic_timeout
-            or now - self._session_start > self._session_limit
-        ):
-            if now - self._session_start > self._session_limit:
+        if self._state != "idle":
+            if now - self._last_traffic > self._traffic_timeout:
+                self._reset_session()  # silence ended the session before any limit was reached
+            elif now - self._session_start > self._session_limit:
+                # A live session overran the DoS timer: cut, and optical ignored for a while.
                 self._locked_until = now + LOCKOUT
                 self._reset_session()
                 return True
-            self._reset_session()
         if self.faults.first_frame_nak and self._awaiting_switch:
             # Gen 2/3: the first 0xEE switches the shared UART to optical and is lost.
             self._awaiting_switch = False
