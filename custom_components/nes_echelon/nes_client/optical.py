@@ -158,8 +158,7 @@ class OpticalLink:
 
     async def _await_response(self, toggle: bool) -> bytes:
         deadline = asyncio.get_running_loop().time() + self._timeout
-        parts: list[bytes] = []
-        next_seq = -1  # seq the next packet of a multi-packet response must carry
+        packets = _Packets()
         bad = 0
         while True:
             event = self._scanner.next_event()
@@ -169,7 +168,7 @@ class OpticalLink:
             if isinstance(event, Ack):
                 continue
             if isinstance(event, Nak):
-                if parts:  # a NAK mid-response is noise; keep waiting
+                if packets.started:  # a NAK mid-response is noise; keep waiting
                     continue
                 raise _Resend
             if isinstance(event, BadFrame):
@@ -183,21 +182,8 @@ class OpticalLink:
             if event.toggle != toggle:
                 _LOGGER.debug("dropping a late duplicate response")
                 continue
-            if event.multi_packet and not event.first_packet:
-                if parts and event.seq == next_seq + 1:
-                    continue  # that packet again (our ACK was lost): we have it
-                if not parts or event.seq != next_seq:
-                    # A packet whose predecessors were lost (e.g. a NAKed first packet):
-                    # never join a partial response; wait for it to be sent again.
-                    _LOGGER.debug("dropping packet %d of an incomplete response", event.seq)
-                    parts = []
-                    continue
-            elif event.multi_packet:
-                parts = []  # a (repeated) first packet starts the response afresh
-            next_seq = event.seq - 1
-            parts.append(event.data)
-            if not event.multi_packet or event.seq == 0:
-                return b"".join(parts)
+            if (response := packets.add(event)) is not None:
+                return response
 
     async def _send(self, data: bytes) -> None:
         if self._echo_mode:
@@ -246,6 +232,37 @@ def _common_prefix(a: bytes, b: bytes | bytearray) -> int:
             break
         n += 1
     return n
+
+
+class _Packets:
+    """The packets of one response, joined only whole and in order (C12.18 multi-packet)."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._next_seq = -1  # seq the next packet must carry
+
+    @property
+    def started(self) -> bool:
+        return bool(self._parts)
+
+    def add(self, frame: Frame) -> bytes | None:
+        """The whole response once its last packet is in; None while packets are due."""
+        if frame.multi_packet and not frame.first_packet:
+            if self._parts and frame.seq == self._next_seq + 1:
+                return None  # that packet again (our ACK was lost): we have it
+            if not self._parts or frame.seq != self._next_seq:
+                # A packet whose predecessors were lost (e.g. a NAKed first packet): never
+                # join a partial response; wait for it to be sent again.
+                _LOGGER.debug("dropping packet %d of an incomplete response", frame.seq)
+                self._parts = []
+                return None
+        else:
+            self._parts = []  # a single packet, or a (repeated) first one: start afresh
+        self._next_seq = frame.seq - 1
+        self._parts.append(frame.data)
+        if not frame.multi_packet or frame.seq == 0:
+            return b"".join(self._parts)
+        return None
 
 
 class _Resend(Exception):
