@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
 
+from .const import DOMAIN
 from .coordinator import NesEchelonConfigEntry, NesEchelonCoordinator
+from .history import HistoryBackfill
+from .services import async_setup_services
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's actions (once, for every meter)."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: NesEchelonConfigEntry) -> bool:
@@ -17,6 +29,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: NesEchelonConfigEntry) -
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # After the entities exist: fill gaps in their statistics from the meter's load profile.
+    coordinator.history = HistoryBackfill(hass, entry, coordinator)
+    entry.async_on_unload(coordinator.history.async_stop)
+    await coordinator.history.async_start()
     return True
 
 

@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
+import re
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -43,9 +45,14 @@ from .nes_client import (
     parse_key,
 )
 
+if TYPE_CHECKING:
+    from .history import HistoryBackfill
+
 _LOGGER = logging.getLogger(__name__)
 
 CLOCK_DRIFT_LIMIT = 300  # seconds; a few minutes skews tariffs and the load profile
+_TIER_ENERGY = re.compile(r"tier_\d+_energy_(import|export)")  # entity keys (sensor.py)
+_PER_PHASE_POWER = re.compile(r"power_(import|export)_l\d")
 
 type NesEchelonConfigEntry = ConfigEntry[NesEchelonCoordinator]
 
@@ -84,6 +91,8 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
         self._status: MeterStatus | None = None
         self._status_read: float | None = None
         self._status_interval = entry.options.get(CONF_STATUS_INTERVAL, DEFAULT_STATUS_INTERVAL)
+        self.history: HistoryBackfill | None = None  # history.py: gaps from the load profile
+        self._poll: PollOptions | None = None
 
     async def _async_setup(self) -> None:
         async with self._lock, self._translated_errors():
@@ -92,6 +101,7 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
     async def _async_update_data(self) -> MeterData:
         async with self._lock, self._translated_errors():
             client = await self._ensure_client()
+            client.options = self._poll_options()
             snapshot = await client.read()
             status = await self._maybe_read_status(client)
         ir.async_delete_issue(self.hass, DOMAIN, self._port_issue_id)
@@ -99,7 +109,36 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
             key: self.guard.accept(key, value, zero_ok=key.startswith("tier_"))
             for key, value in energy_registers(snapshot).items()
         }
+        if resets := self.guard.take_resets():
+            # Once per reset, not per poll: a new meter, or its registers cleared.
+            _LOGGER.warning(
+                "%s: energy registers went down and stayed down, published as a meter"
+                " reset: %s",
+                self.config_entry.title,
+                ", ".join(resets),
+            )
         return MeterData(snapshot=snapshot, status=status, read_at=dt_util.utcnow(), energy=energy)
+
+    def _poll_options(self) -> PollOptions:
+        """Per-phase power and tier registers are read only while one of their entities is
+        enabled: the link is slow. The first poll reads everything (the entities are made from
+        it); enabling or disabling an entity reloads the entry, and with it these options."""
+        if self._poll is None and self.data is not None and self.identity is not None:
+            prefix = f"{self.identity.serial_number}_"
+            registry = er.async_get(self.hass)
+            keys = {
+                entity.unique_id.removeprefix(prefix)
+                for entity in er.async_entries_for_config_entry(
+                    registry, self.config_entry.entry_id
+                )
+                if entity.disabled_by is None
+            }
+            if keys:  # the platforms have added the entities
+                self._poll = PollOptions(
+                    tiers=any(_TIER_ENERGY.fullmatch(key) for key in keys),
+                    per_phase=any(_PER_PHASE_POWER.fullmatch(key) for key in keys),
+                )
+        return self._poll or PollOptions()
 
     @asynccontextmanager
     async def _translated_errors(self) -> AsyncIterator[None]:
@@ -223,6 +262,17 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
                 "title": self.config_entry.title,
             },
         )
+
+    @property
+    def client(self) -> MeterClient | None:
+        """The open client, if any (history.py reads the load profile through it)."""
+        return self._client
+
+    @asynccontextmanager
+    async def async_exclusive_client(self) -> AsyncIterator[MeterClient | None]:
+        """The port to oneself for one exchange between polls (history reads)."""
+        async with self._lock:
+            yield self._client
 
     async def async_close(self) -> None:
         """Close the port once no poll uses it; the next poll opens it again."""

@@ -40,4 +40,6 @@ async def async_get_config_entry_diagnostics(
         "snapshot": None if data is None else data.snapshot.as_dict(),
         "status": None if data is None or data.status is None else data.status.as_dict(),
         "published_energy": None if data is None else data.energy,
+        # The load profile (history.py): sets, channels and sources, interval, depth in days.
+        "load_profile": None if coordinator.history is None else coordinator.history.diagnostics(),
     }

@@ -19,6 +19,7 @@ class EnergyGuard:
         self._confirmations = confirmations
         self._last: dict[str, float] = {}
         self._drops: dict[str, tuple[float, int]] = {}
+        self._resets: list[str] = []
 
     def accept(self, key: str, value: float | None, *, zero_ok: bool = False) -> float | None:
         """`zero_ok`: a register that may truly stay 0 for ever (a tier never in force)."""
@@ -38,6 +39,12 @@ class EnergyGuard:
         if seen >= self._confirmations:
             self._last[key] = value
             self._drops.pop(key, None)
+            self._resets.append(key)
             return value
         self._drops[key] = (value, seen)
         return None
+
+    def take_resets(self) -> list[str]:
+        """The registers whose drop was published (a reset) since the last call."""
+        resets, self._resets = self._resets, []
+        return resets

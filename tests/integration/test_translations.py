@@ -189,7 +189,12 @@ def missing_keys(section: Mapping[str, Any], keys: Iterable[str], where: str) ->
 
 def icon_problems(icons: Mapping[str, Any], en: Mapping[str, Any]) -> list[str]:
     """icons.json entries whose translation key (or state) does not exist, or no mdi icon."""
-    problems = [f"unexpected section: {key}" for key in icons if key != "entity"]
+    problems = [f"unexpected section: {key}" for key in icons if key not in ("entity", "services")]
+    for service, icon in icons.get("services", {}).items():
+        if service not in en.get("services", {}):
+            problems.append(f"services.{service}: no such action")
+        if not str(icon.get("service", "")).startswith("mdi:"):
+            problems.append(f"services.{service}: no mdi icon")
     for platform, entries in icons.get("entity", {}).items():
         names = en.get("entity", {}).get(platform, {})
         for key, icon in entries.items():
@@ -215,7 +220,7 @@ def icon_problems(icons: Mapping[str, Any], en: Mapping[str, Any]) -> list[str]:
 
 
 def _icon_names(icons: Mapping[str, Any]) -> set[str]:
-    names = set()
+    names = {icon["service"] for icon in icons.get("services", {}).values()}
     for entries in icons.get("entity", {}).values():
         for icon in entries.values():
             names.add(icon["default"])

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+import contextlib
 from dataclasses import asdict
 import json
 import logging
+import os
+from pathlib import Path
+import signal
 import sys
+import time
 from typing import Any
 
 from .client import MeterClient
@@ -23,7 +29,7 @@ from .errors import (
 )
 from .keys import parse_key
 from .model import MeterIdentity, MeterStatus, Snapshot
-from .simulator import MeterSimulator, SimulatedMeter
+from .simulator import HouseholdProfile, MeterSimulator, SimulatedMeter
 
 PROG = "python -m custom_components.nes_echelon.nes_client"
 
@@ -52,6 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--tiers", type=int, choices=(0, 1, 4, 8), default=4)
     simulate.add_argument("--pace", action="store_true", help="send at 9600 baud with meter timing")
     simulate.add_argument("--static", action="store_true", help="energy registers do not grow")
+    simulate.add_argument(
+        "--profile",
+        choices=("fixed", "household"),
+        default="fixed",
+        help="the loads: fixed (constant), or a household over the day (base load, a kettle now "
+        "and then, solar export at midday)",
+    )
+    simulate.add_argument("--seed", type=int, default=0, help="the household's random seed")
+    simulate.add_argument(
+        "--state-file",
+        metavar="PATH",
+        help="write the registers and power the meter reports (JSON) here every second",
+    )
+    simulate.epilog = (
+        "With --tcp, SIGUSR1 unplugs the line (connections dropped, port closed) and SIGUSR2 "
+        "plugs it back in on the same port; the meter keeps its registers."
+    )
     return parser
 
 
@@ -147,21 +170,136 @@ async def _simulate(args: argparse.Namespace) -> int:
     meter = SimulatedMeter(phases=args.phases, tiers=args.tiers)
     if args.key:
         meter.key = parse_key(args.key)
-    simulator = MeterSimulator(meter, args.link, pace=args.pace, live=not args.static)
+    hooks: list[Callable[[SimulatedMeter], None]] = []
+    if args.profile == "household":
+        hooks.append(HouseholdProfile(seed=args.seed))
+    state = StateFile(Path(args.state_file)) if args.state_file else None
+    if state is not None:
+        hooks.append(state)
+
+    def on_tick(ticked: SimulatedMeter) -> None:
+        for hook in hooks:
+            hook(ticked)
+
+    on_tick(meter)
+    line = _Line(
+        lambda: MeterSimulator(
+            meter, args.link, pace=args.pace, live=not args.static, on_tick=on_tick
+        )
+    )
     if args.pty:
-        where = await simulator.open_pty()
+        where = await line.simulator.open_pty()
     else:
         host, _, port = args.tcp.rpartition(":")
-        bound_host, bound_port = await simulator.serve_tcp(host or "127.0.0.1", int(port))
-        where = f"socket://{bound_host}:{bound_port}"
+        where = await line.serve_tcp(host or "127.0.0.1", int(port))
     print(f"Simulated NES/Echelon meter, {args.link} port, serial {meter.serial_number}")
     print(f"port: {where}")
     print(f"key: {_printable_key(meter.key)}", flush=True)
     try:
-        await asyncio.Event().wait()
+        with line.signals(enabled=not args.pty, state=state):
+            await asyncio.Event().wait()
     finally:
-        await simulator.close()
+        await line.close()
     return 0
+
+
+class _Line:
+    """The simulator's line; over TCP it can be unplugged and plugged in again (signals)."""
+
+    def __init__(self, make: Callable[[], MeterSimulator]) -> None:
+        self._make = make
+        self.simulator: MeterSimulator = make()
+        self.online = True
+        self._address: tuple[str, int] = ("127.0.0.1", 0)
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def serve_tcp(self, host: str, port: int) -> str:
+        self._address = await self.simulator.serve_tcp(host, port)
+        return f"socket://{self._address[0]}:{self._address[1]}"
+
+    async def unplug(self) -> None:
+        async with self._lock:
+            if self.online:
+                self.online = False
+                await self.simulator.close()
+
+    async def plug(self) -> None:
+        async with self._lock:
+            if not self.online:
+                self.simulator = self._make()
+                await self.simulator.serve_tcp(*self._address)
+                self.online = True
+
+    @contextlib.contextmanager
+    def signals(self, *, enabled: bool, state: StateFile | None) -> Iterator[None]:
+        """SIGUSR1 unplugs, SIGUSR2 plugs in (only over TCP, and in the main thread)."""
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+
+        def later(action: Callable[[], Awaitable[None]]) -> None:
+            async def run() -> None:
+                await action()
+                if state is not None:
+                    state.online = self.online
+                    state(self.simulator.meter)
+
+            task = loop.create_task(run())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        if enabled:
+            for signum, action in ((signal.SIGUSR1, self.unplug), (signal.SIGUSR2, self.plug)):
+                try:
+                    loop.add_signal_handler(signum, later, action)
+                except NotImplementedError, RuntimeError, ValueError:  # pragma: no cover
+                    break
+                installed.append(signum)
+        try:
+            yield
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.unplug()
+
+
+class StateFile:
+    """What the meter reports, in a JSON file rewritten every second (atomically).
+
+    `history` holds the last readings (oldest first): a reader polling the meter can find the
+    values it read there, though the registers grew since.
+    """
+
+    KEEP = 180
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.online = True
+        self.history: list[dict[str, Any]] = []
+
+    def __call__(self, meter: SimulatedMeter) -> None:
+        registers = meter.registers(0)
+        slots = meter.present_slots()
+        self.history.append(
+            {
+                "time": round(time.time(), 3),
+                "energy_import_wh": registers[0],
+                "energy_export_wh": registers[1],
+                "power_import_w": slots[0],
+                "power_export_w": slots[1],
+            }
+        )
+        del self.history[: -self.KEEP]
+        report = {"online": self.online, "serial_number": meter.serial_number}
+        report |= {"now": self.history[-1], "history": self.history}
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(json.dumps(report), encoding="utf-8")
+        os.replace(partial, self.path)
 
 
 def _printable_key(key: bytes) -> str:

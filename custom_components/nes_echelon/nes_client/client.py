@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+import functools
 import logging
 
 from . import psem, tables
@@ -12,6 +15,7 @@ from .errors import (
     InappropriateAction,
     InsufficientClearance,
     IntegrityError,
+    NesError,
     ServiceNotSupported,
     UnsupportedMeter,
 )
@@ -35,6 +39,36 @@ BASE_SLOTS = range(15)  # power, reactive, I, U, PF, f, VA
 PER_PHASE_SLOTS = range(26, 32)  # import/export W per phase (fw 3.50)
 PER_PHASE_FIRMWARE = tables.FirmwareVersion(3, 50, 0)
 VOLTAGE_SLOTS = range(7, 10)
+MAX_TIERS = 8  # NES meters have 1, 4 or 8 tiers; more would multiply every poll's requests
+# 0x06 busy, 0x07 data not ready, 0x08 data locked: C12.18's "try again later" [spec §5].
+BUSY_CODES = frozenset({b"\x06", b"\x07", b"\x08"})
+BUSY_RETRIES = 2
+BUSY_PAUSE = 0.5  # seconds before asking a busy meter again
+
+
+def _typed_errors[**P, R](
+    error: type[NesError],
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Only the client's own errors leave it: a decoder's ValueError becomes `error`.
+
+    The wire checks and the length checks before each decoder should make this unreachable;
+    it is the boundary that keeps a meter's odd answer from surfacing as a bare ValueError
+    (which Home Assistant would log with a traceback on every poll).
+    """
+
+    def decorate(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(method)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return await method(*args, **kwargs)
+            except NesError:
+                raise
+            except ValueError as err:
+                raise error(f"the meter's answer cannot be decoded: {err}") from err
+
+        return wrapper
+
+    return decorate
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +88,15 @@ class MeterClient:
         self.identity: MeterIdentity | None = None
         self.requests = 0
         self._partial_only: set[int] = set()
+        self._energy: list[tuple[int, ...]] | None = None  # last summations, block 0 = total
+        self._tier_in_force: int | None = None  # 0-based: tier block 1 + this accumulates
+        self._all_tiers_due = True  # read every tier block at the next poll
 
+    @_typed_errors(UnsupportedMeter)
     async def connect(self) -> MeterIdentity:
         """Open the link and read who the meter is and where its values live."""
+        self._energy = self._tier_in_force = None
+        self._all_tiers_due = True
         await self.link.open()
         config = tables.decode_general_config(await self._read(tables.BT00, 0, BT00_NEEDED))
         if not config.little_endian or config.ni_format != NI_FORMAT_INT32:
@@ -84,17 +124,18 @@ class MeterClient:
         _LOGGER.debug("identified %s", self.identity)
         return self.identity
 
+    @_typed_errors(IntegrityError)
     async def read(self) -> Snapshot:
         """One poll: energy registers and present values, nothing else."""
         identity = self._require_identity()
         dims = identity.dimensions
-        blocks = range(1 + dims.tiers) if self.options.tiers else range(1)
-        summations = await self._read_summations(dims, blocks)
+        summations = await self._read_energy(dims)
         slots = await self._read_slots(dims, self._wanted_slots(identity))
         present = tables.decode_present_values(dims, identity.firmware, slots)
         registers = [_energy(values) for values in summations]
         return Snapshot(total=registers[0], present=present, tiers=tuple(registers[1:]))
 
+    @_typed_errors(IntegrityError)
     async def read_status(self) -> MeterStatus:
         """Alarms, tier in force and clock: read every few minutes, not every poll."""
         alarms = await self._read_optional(tables.BT03, BT03_NEEDED)
@@ -105,10 +146,21 @@ class MeterClient:
             current_tier=tables.decode_current_tier(local) if local is not None else None,
             clock=_clock_or_none(clock),
         )
+        tiers = self._require_identity().dimensions.tiers
+        if self._tier_in_force is None and status.current_tier is not None:
+            # A hint for the next poll; which block moves with the total decides (_read_energy).
+            self._tier_in_force = status.current_tier if status.current_tier < tiers else None
+        self._all_tiers_due = True  # and every tier block at least once per status interval
         if status.alarms is not None and status.alarms.dimension_change:
             _LOGGER.info("the meter reports changed dimensions; reading them again")
             await self.connect()
         return status
+
+    async def read_table(self, table_id: int, offset: int, count: int) -> bytes:
+        """A partial read of any table, split into reads of at most `link.max_read` bytes
+        (one request when `count` fits). For readers of other tables (history.py)."""
+        self._require_identity()
+        return await self._read(table_id, offset, count)
 
     async def close(self) -> None:
         await self.link.close()
@@ -126,8 +178,34 @@ class MeterClient:
             wanted += PER_PHASE_SLOTS
         return [slot for slot in wanted if slot < identity.dimensions.present_values]
 
+    async def _read_energy(self, dims: tables.ActualRegister) -> list[tuple[int, ...]]:
+        """Summations 0-3 of the total (block 0) and, with tiers, of every tier block.
+
+        Only the tier in force accumulates: a poll reads the total and that tier, and keeps the
+        other tiers' last values when that tier moved as the total did (registers only grow,
+        the total by what the tier in force adds). Otherwise (the tier changed, a reset, the
+        tier not known yet) every block is read, and the tier that moved with the total is the
+        one in force; so is every block at the first poll after each status read.
+        """
+        if not (self.options.tiers and dims.tiers):
+            return await self._read_summations(dims, [0])
+        last, tier = self._energy, self._tier_in_force
+        if not self._all_tiers_due and last is not None and tier is not None:
+            total, current = await self._read_summations(dims, [0, 1 + tier])
+            if _moved_alike(_moved(last[0], total), _moved(last[1 + tier], current)):
+                blocks = [total, *last[1:]]
+                blocks[1 + tier] = current
+                self._energy = blocks
+                return blocks
+        blocks = await self._read_summations(dims, range(1 + dims.tiers))
+        if last is not None and len(last) == len(blocks):
+            self._tier_in_force = _tier_moving_with_total(last, blocks, tier)
+        self._energy = blocks
+        self._all_tiers_due = False
+        return blocks
+
     async def _read_summations(
-        self, dims: tables.ActualRegister, blocks: range
+        self, dims: tables.ActualRegister, blocks: Sequence[int]
     ) -> list[tuple[int, ...]]:
         count = min(ENERGY_SUMMATIONS, dims.summations)
         if count < 2:
@@ -193,7 +271,12 @@ class MeterClient:
             data = await self._read_whole(tables.BT21, BT21_SIZE)
         except InappropriateAction:
             data = await self._read_whole(BT20, BT21_SIZE)
-        return tables.decode_actual_register(data)
+        dims = tables.decode_actual_register(data)
+        if dims.tiers > MAX_TIERS or dims.bt23_size >= 1 << 24:
+            raise UnsupportedMeter(
+                f"BT21 describes {dims.tiers} tiers and a {dims.bt23_size}-byte BT23"
+            )
+        return dims
 
     async def _count_phases(self, dims: tables.ActualRegister) -> int:
         slots = await self._read_slots(dims, [s for s in VOLTAGE_SLOTS if s < dims.present_values])
@@ -214,10 +297,45 @@ class MeterClient:
             await self.link.open()
             self.requests += 1
             response = await self.link.request(request)
+        for _ in range(BUSY_RETRIES):
+            if response[:1] not in BUSY_CODES:
+                break
+            # Busy, data not ready or locked (e.g. the utility is reading the meter): a moment
+            # later it usually answers; a meter busy for longer fails the read (DeviceBusy ...).
+            _LOGGER.debug("the meter answered %s; asking again", response[:1].hex())
+            await asyncio.sleep(BUSY_PAUSE)
+            self.requests += 1
+            response = await self.link.request(request)
         return response
 
 
 _SESSION_LOST = (bytes([psem.RENEGOTIATE]), bytes([psem.INVALID_SERVICE_SEQUENCE]))
+
+
+def _moved(before: tuple[int, ...], after: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(b - a for a, b in zip(before, after, strict=True))
+
+
+def _moved_alike(total: tuple[int, ...], tier: tuple[int, ...]) -> bool:
+    """Whether a tier moved as the total did. The same energy added to both can move their
+    whole Wh apart by 1, when the meter counts finer than it reports (the simulator does)."""
+    return all(abs(a - b) <= 1 for a, b in zip(total, tier, strict=True))
+
+
+def _tier_moving_with_total(
+    before: list[tuple[int, ...]], after: list[tuple[int, ...]], known: int | None
+) -> int | None:
+    """The tier whose registers moved as the total's did. Several (nothing flowed): the one
+    known so far; none (the tier changed between two polls): not known."""
+    total = _moved(before[0], after[0])
+    moving = [
+        tier
+        for tier in range(len(after) - 1)
+        if _moved_alike(total, _moved(before[1 + tier], after[1 + tier]))
+    ]
+    if len(moving) == 1:
+        return moving[0]
+    return known if moving else None
 
 
 def _energy(values: tuple[int, ...]) -> EnergyRegisters:

@@ -25,10 +25,17 @@ class LinkKind(StrEnum):
 
 
 async def open_stream(port: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Open the port at 9600 8N1. Raises LinkError when it is missing, busy or refused."""
+    """Open the port at 9600 8N1. Raises LinkError when it is missing, busy or refused.
+
+    A device is opened exclusively (flock): two readers on one line corrupt each other's
+    exchanges, so a port another program holds fails here with "already locked by another
+    process", and while we hold it nobody else who asks for exclusivity gets it.
+    """
     try:
         async with asyncio.timeout(OPEN_TIMEOUT):
-            reader, writer = await serialx.open_serial_connection(url=port, baudrate=BAUDRATE)
+            reader, writer = await serialx.open_serial_connection(
+                url=port, baudrate=BAUDRATE, exclusive=True
+            )
     except (OSError, TimeoutError, serialx.SerialException) as err:
         raise LinkError(f"cannot open {serialx.redact_uri(port)}: {err}") from err
     return reader, writer

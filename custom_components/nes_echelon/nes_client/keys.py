@@ -49,3 +49,44 @@ def mask(data: bytes, secret: bytes) -> str:
     if secret:
         text = text.replace(secret.hex(" "), "** " * (len(secret) - 1) + "**")
     return text
+
+
+class StreamMask:
+    """`mask` for a byte stream logged chunk by chunk: the secret is hidden even when it is
+    split across chunks (an echoing IR head returns the Security frame in pieces).
+
+    Bytes of an occurrence that began in earlier chunks are masked, and so is a chunk's tail
+    that could be the start of the secret (at worst a byte or two too many is hidden).
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+        self._tail = b""  # the last len(secret) - 1 bytes seen
+
+    def hex(self, data: bytes) -> str:
+        """Hex of `data` (the next chunk), masked; call it for every chunk, logged or not."""
+        secret = self._secret
+        if not secret:
+            return data.hex(" ")
+        joined = self._tail + data
+        hidden = bytearray(len(joined))
+        start = joined.find(secret)
+        while start != -1:
+            hidden[start : start + len(secret)] = b"\x01" * len(secret)
+            start = joined.find(secret, start + 1)
+        for size in range(min(len(secret) - 1, len(joined)), 0, -1):
+            if joined.endswith(secret[:size]):
+                hidden[len(joined) - size :] = b"\x01" * size
+                break
+        skip = len(self._tail)
+        self._tail = joined[1 - len(secret) :] if len(secret) > 1 else b""
+        if not any(hidden):
+            return data.hex(" ")
+        return " ".join(
+            "**" if hidden[skip + index] else f"{byte:02x}" for index, byte in enumerate(data)
+        )
+
+    def skip(self, data: bytes) -> None:
+        """Remember a chunk that is not logged (debug logging off)."""
+        if len(self._secret) > 1:
+            self._tail = (self._tail + data)[1 - len(self._secret) :]

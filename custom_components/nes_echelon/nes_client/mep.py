@@ -18,6 +18,10 @@ RESPONSE_TIMEOUT = 0.5  # last request byte to the first length bytes [MEP p.21]
 ATTEMPTS = 3
 RESYNCS = 2  # 0x0C replies adopted per request before giving up
 MIN_REQUEST_SPACING = 0.1  # the meter takes at most one request per 100 ms [MEP p.21]
+# A whole packet (478 bytes at 9600 baud with the meter's 25 ms pauses) takes ~0.6 s. A reply
+# may take this long beyond twice the response timeout, however its bytes trickle in: a line
+# that keeps sending alerts or noise cannot hold a request open for ever.
+MAX_PACKET_TIME = 1.0
 DIGEST_SIZE = 8
 SEQUENCE_SIZE = 4
 # A read reply is code + count (2) + data + digest, and must fit in one packet body.
@@ -151,6 +155,7 @@ class MepLink:
 
     async def _await_packet(self) -> bytes:
         deadline = self._clock() + self._timeout
+        limit = deadline + self._timeout + MAX_PACKET_TIME
         while True:
             event = self._scanner.next_event()
             if event is None:
@@ -158,7 +163,7 @@ class MepLink:
                 self._scanner.feed(data)
                 # The first bytes must come within the timeout; the rest may take longer,
                 # with the meter's 25 ms pause after every 117 bytes.
-                deadline = max(deadline, self._clock() + self._timeout)
+                deadline = min(limit, max(deadline, self._clock() + self._timeout))
                 continue
             if isinstance(event, Alert):
                 self.alerts_seen += 1

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from .errors import LinkError
-from .keys import mask
+from .keys import StreamMask
 
 _LOGGER = logging.getLogger(__package__)
 
@@ -23,13 +23,16 @@ class ByteStream:
     ) -> None:
         self._reader = reader
         self._writer = writer
-        self._secret = secret
+        self._tx_mask = StreamMask(secret)
+        self._rx_mask = StreamMask(secret)
         self.bytes_sent = 0
         self.bytes_received = 0
 
     async def write(self, data: bytes) -> None:
         if _LOGGER.isEnabledFor(logging.DEBUG):
-            _LOGGER.debug("tx %s", mask(data, self._secret))
+            _LOGGER.debug("tx %s", self._tx_mask.hex(data))
+        else:
+            self._tx_mask.skip(data)
         try:
             self._writer.write(data)
             await self._writer.drain()
@@ -53,7 +56,9 @@ class ByteStream:
             raise LinkError("the port was closed")
         if _LOGGER.isEnabledFor(logging.DEBUG):
             # Masked too: an echoing IR head sends the Security frame, key included, back.
-            _LOGGER.debug("rx %s", mask(data, self._secret))
+            _LOGGER.debug("rx %s", self._rx_mask.hex(data))
+        else:
+            self._rx_mask.skip(data)
         self.bytes_received += len(data)
         return data
 

@@ -9,10 +9,13 @@ from dataclasses import dataclass, fields
 class Faults:
     """One-shot faults count down as they fire (each number = how many responses to spoil).
 
-    Both ports: silence, garbage, truncate, slow, disconnect. Optical: bad_crc, nak,
-    duplicate_toggle, echo (permanent), mep_leak, first_frame_nak (permanent, per session).
-    MEP: bad_digest (a corrupted response digest), forget_sequence (answer 0x0C),
-    alert_before_response, alerts (permanent: `00 00` every second between packets).
+    Both ports: silence, garbage, truncate, slow, disconnect, cut (half a response, then the
+    line drops: a bumped probe or a bridge that goes away mid-packet), busy (a read answered
+    0x06 "device busy") and not_possible (a read answered 0x04 "operation not possible").
+    Optical: bad_crc, nak, duplicate_toggle, echo (permanent), mep_leak, first_frame_nak
+    (permanent, per session). MEP: bad_digest (a corrupted response digest), forget_sequence
+    (answer 0x0C), alert_before_response, alerts (permanent: `00 00` every second between
+    packets).
     """
 
     silence: int = 0
@@ -28,6 +31,9 @@ class Faults:
     bad_digest: int = 0
     forget_sequence: int = 0
     alert_before_response: int = 0
+    cut: int = 0
+    busy: int = 0
+    not_possible: int = 0
     echo: bool = False
     first_frame_nak: bool = False
     alerts: bool = False
@@ -43,6 +49,14 @@ class Faults:
     def clear(self) -> None:
         for item in fields(self):
             setattr(self, item.name, item.default)
+
+    def refusal(self) -> bytes | None:
+        """The response code an armed busy / not_possible fault puts in place of a read reply."""
+        if self.take("busy"):
+            return bytes([0x06])
+        if self.take("not_possible"):
+            return bytes([0x04])
+        return None
 
     @classmethod
     def names(cls) -> list[str]:

@@ -108,11 +108,17 @@ class MepPort:
         tail = digest(key, core + reply)
         if self.faults.take("bad_digest"):
             tail = bytes([tail[0] ^ 0x01]) + tail[1:]
+        if self.faults.take("cut"):  # half the answer, then the line drops
+            packet = (len(reply) + len(tail)).to_bytes(2, "big") + reply + tail
+            await out.write(packet[: len(packet) // 2])
+            return False
         await self._send(reply + tail, out)
         return True
 
     def _serve(self, request: bytes) -> bytes:
         if request[:1] in (bytes([psem.FULL_READ]), bytes([psem.PARTIAL_READ])):
+            if (refusal := self.faults.refusal()) is not None:
+                return refusal
             return serve_read(self.meter, request, authenticated=True, checksum=False)
         return bytes([0x02])  # a reader never writes; nothing else is served
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from .. import tables
 from ..tables import ActualRegister, Alarms, FirmwareVersion
+from .load_profile import SimulatedLoadProfile
 
 OPEN_TABLES = frozenset({tables.BT00, tables.BT01, tables.ET03})  # readable without a key
 SUMMATIONS = 11
@@ -69,6 +70,8 @@ class SimulatedMeter:
     alarms: Alarms = field(default_factory=Alarms)
     # energy[block][summation]: block 0 = total, 1..tiers; summations 0-3 in Wh / varh
     energy: list[list[float]] = field(default_factory=list)
+    # BT61-BT67 and ET21; None: the meter keeps no load profile (those reads are refused)
+    load_profile: SimulatedLoadProfile | None = None
 
     def __post_init__(self) -> None:
         if self.phases == 1:
@@ -99,7 +102,14 @@ class SimulatedMeter:
         )  # fmt: skip
 
     def advance(self, seconds: float) -> None:
-        """Let time pass: the registers of the total and of the tier in force grow."""
+        """Let time pass: the registers of the total and of the tier in force grow (and the
+        load profile, if any, records each interval end it passes)."""
+        if self.load_profile is not None:
+            self.load_profile.advance(self, seconds, self._accrue)
+        else:
+            self._accrue(seconds)
+
+    def _accrue(self, seconds: float) -> None:
         hours = seconds / 3600
         imported = sum(load.import_w for load in self.loads) * hours
         exported = sum(load.export_w for load in self.loads) * hours
@@ -152,6 +162,8 @@ class SimulatedMeter:
 
     def table(self, table_id: int) -> bytes | None:
         """The whole table as the meter would send it, or None if it has no such table."""
+        if self.load_profile is not None and (data := self.load_profile.table(table_id)):
+            return data
         dims = self.dimensions
         match table_id:
             case tables.BT00:

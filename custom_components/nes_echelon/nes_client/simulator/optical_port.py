@@ -119,7 +119,7 @@ class OpticalPort:
         if self.faults.take("nak"):
             await out.write(bytes([NAK]))
             return True
-        if self.faults.take("disconnect"):
+        if self.faults.take("disconnect") or await self._cut(frame, now, out):
             return False
         if (
             frame.toggle == self._last_toggle
@@ -144,6 +144,14 @@ class OpticalPort:
         await self._send_reply(packets, frame.toggle, out)
         if reply[:1] == bytes([psem.OK]) and frame.data[:1] == bytes([psem.TERMINATE]):
             self._reset_session()
+        return True
+
+    async def _cut(self, frame: Frame, now: float, out: PacedWriter) -> bool:
+        """The `cut` fault: ACK and half the answer, then the line drops (True)."""
+        if not self.faults.take("cut"):
+            return False
+        answer = encode_frame(self._serve(frame.data, now), toggle=frame.toggle)
+        await out.write(bytes([ACK]) + answer[: len(answer) // 2])
         return True
 
     async def _send_reply(self, packets: list[bytes], toggle: bool, out: PacedWriter) -> None:
@@ -224,6 +232,8 @@ class OpticalPort:
         if service in (psem.LOGOFF, psem.TERMINATE):
             return bytes([psem.OK])
         if service in (psem.FULL_READ, psem.PARTIAL_READ):
+            if (refusal := self.faults.refusal()) is not None:
+                return refusal
             reply = serve_read(
                 self.meter, request, authenticated=self._state == "secured", checksum=True
             )

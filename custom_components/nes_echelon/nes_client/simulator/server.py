@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import contextlib
 import logging
 import os
@@ -32,12 +33,14 @@ class MeterSimulator:
         pace: bool = False,
         faults: Faults | None = None,
         live: bool = False,
+        on_tick: Callable[[SimulatedMeter], None] | None = None,
     ) -> None:
         self.meter = meter or SimulatedMeter()
         self.link = link
         self.pace = pace
         self.faults = faults or Faults()
         self.live = live  # energy grows with the simulated power, once a second
+        self.on_tick = on_tick  # then this runs, e.g. a HouseholdProfile setting new loads
         self.connections = 0
         self._loop_clock = asyncio.get_running_loop().time
         self._port: OpticalPort | MepPort = self._new_port()
@@ -71,21 +74,25 @@ class MeterSimulator:
         while True:
             await asyncio.sleep(1)
             self.meter.advance(1)
+            if self.on_tick is not None:
+                self.on_tick(self.meter)
 
-    def _paced(self, writer: asyncio.StreamWriter) -> PacedWriter:
+    def _paced(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> tuple[PacedReader, PacedWriter]:
         if not self.pace:
-            return PacedWriter(writer, baudrate=None)
+            return PacedReader(reader, baudrate=None), PacedWriter(writer, baudrate=None)
         segment = MEP_SEGMENT if self.link == "mep" else None
-        return PacedWriter(writer, baudrate=BAUDRATE, segment=segment)
-
-    def _paced_reader(self, reader: asyncio.StreamReader) -> PacedReader:
-        return PacedReader(reader, baudrate=BAUDRATE if self.pace else None)
+        paced_reader = PacedReader(reader, baudrate=BAUDRATE)
+        return paced_reader, PacedWriter(
+            writer, baudrate=BAUDRATE, segment=segment, after=paced_reader
+        )
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         self._writers.add(writer)
         try:
-            await self._port.run(self._paced_reader(reader), self._paced(writer))
+            await self._port.run(*self._paced(reader, writer))
         except (ConnectionError, OSError) as err:
             _LOGGER.debug("simulator connection ended: %s", err)
         finally:
@@ -127,7 +134,7 @@ class MeterSimulator:
 
         async def serve() -> None:
             try:
-                await self._port.run(self._paced_reader(reader), self._paced(writer))
+                await self._port.run(*self._paced(reader, writer))
             finally:
                 read_transport.close()
                 write_transport.close()
