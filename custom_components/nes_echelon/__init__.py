@@ -8,7 +8,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN
-from .coordinator import NesEchelonConfigEntry, NesEchelonCoordinator
+from .coordinator import NesEchelonConfigEntry, NesEchelonCoordinator, energy_store
 from .history import HistoryBackfill
 from .services import async_setup_services
 
@@ -39,3 +39,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: NesEchelonConfigEntry) -
 async def async_unload_entry(hass: HomeAssistant, entry: NesEchelonConfigEntry) -> bool:
     """Remove the entities and close the port."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: NesEchelonConfigEntry) -> None:
+    """Forget what was kept for the entry: the last published energy values."""
+    await energy_store(hass, entry.entry_id).async_remove()

@@ -104,6 +104,11 @@ async def async_setup_entry(
 
 class NesEchelonAlarm(NesEchelonEntity, BinarySensorEntity):
     entity_description: NesAlarmDescription
+    _write_on_change = True  # read at the status interval only
+
+    @property
+    def _value(self) -> object:
+        return self.is_on
 
     @property
     def is_on(self) -> bool | None:

@@ -15,6 +15,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 CLOCK_DRIFT_LIMIT = 300  # seconds; a few minutes skews tariffs and the load profile
+ENERGY_STORE_VERSION = 1
+ENERGY_SAVE_DELAY = 300  # seconds; and at once when the entry unloads
 _TIER_ENERGY = re.compile(r"tier_\d+_energy_(import|export)")  # entity keys (sensor.py)
 _PER_PHASE_POWER = re.compile(r"power_(import|export)_l\d")
 
@@ -84,6 +87,8 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
         )
         self.identity: MeterIdentity | None = None
         self.guard = EnergyGuard()
+        # The guard's last published values, so that a restart does not forget them.
+        self._energy_store: Store[dict[str, float]] = energy_store(hass, entry.entry_id)
         self._client: MeterClient | None = None
         # One exchange at a time on the port: a close (unload, reload) waits for a poll in
         # progress instead of talking to the meter while the poll's read is pending.
@@ -95,6 +100,7 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
         self._poll: PollOptions | None = None
 
     async def _async_setup(self) -> None:
+        self.guard.restore(await self._energy_store.async_load() or {})
         async with self._lock, self._translated_errors():
             await self._ensure_client()
 
@@ -112,11 +118,11 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
         if resets := self.guard.take_resets():
             # Once per reset, not per poll: a new meter, or its registers cleared.
             _LOGGER.warning(
-                "%s: energy registers went down and stayed down, published as a meter"
-                " reset: %s",
+                "%s: energy registers went down and stayed down, published as a meter reset: %s",
                 self.config_entry.title,
                 ", ".join(resets),
             )
+        self._energy_store.async_delay_save(self.guard.published, ENERGY_SAVE_DELAY)
         return MeterData(snapshot=snapshot, status=status, read_at=dt_util.utcnow(), energy=energy)
 
     def _poll_options(self) -> PollOptions:
@@ -278,6 +284,8 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
         """Close the port once no poll uses it; the next poll opens it again."""
         async with self._lock:
             await self._close_client()
+        if self.guard.published():
+            await self._energy_store.async_save(self.guard.published())
 
     async def _close_client(self) -> None:
         client, self._client = self._client, None
@@ -287,6 +295,11 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
     async def async_shutdown(self) -> None:
         await super().async_shutdown()
         await self.async_close()
+
+
+def energy_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, float]]:
+    """Where the last published energy values of an entry are kept."""
+    return Store(hass, ENERGY_STORE_VERSION, f"{DOMAIN}.energy.{entry_id}")
 
 
 def energy_registers(snapshot: Snapshot) -> dict[str, float | None]:

@@ -7,8 +7,11 @@ corrupt bytes out; this guard catches what a verified read can still show (a reg
 
 from __future__ import annotations
 
-# A drop is published only after it was read this many times in a row: a real reset (meter
-# replaced, registers cleared) persists, a glitch does not.
+from collections.abc import Mapping
+
+# A drop is published only after this many readings in a row stayed below the last published
+# value and counted on from their new base (never down again): a real reset (meter replaced,
+# registers cleared) does that while the house keeps using power, a glitch does not.
 CONFIRMATIONS = 3
 
 
@@ -18,7 +21,7 @@ class EnergyGuard:
     def __init__(self, confirmations: int = CONFIRMATIONS) -> None:
         self._confirmations = confirmations
         self._last: dict[str, float] = {}
-        self._drops: dict[str, tuple[float, int]] = {}
+        self._drops: dict[str, tuple[float, int]] = {}  # key: (latest low reading, how many)
         self._resets: list[str] = []
 
     def accept(self, key: str, value: float | None, *, zero_ok: bool = False) -> float | None:
@@ -34,8 +37,8 @@ class EnergyGuard:
             self._last[key] = value
             self._drops.pop(key, None)
             return value
-        seen_value, seen = self._drops.get(key, (value, 0))
-        seen = seen + 1 if seen_value == value else 1
+        previous, seen = self._drops.get(key, (value, 0))
+        seen = seen + 1 if value >= previous else 1  # a register counts up from its new base
         if seen >= self._confirmations:
             self._last[key] = value
             self._drops.pop(key, None)
@@ -43,6 +46,17 @@ class EnergyGuard:
             return value
         self._drops[key] = (value, seen)
         return None
+
+    def published(self) -> dict[str, float]:
+        """The last value published for each register: kept across restarts and reloads."""
+        return dict(self._last)
+
+    def restore(self, published: Mapping[str, object]) -> None:
+        """Start from the values published before a restart or reload, so that a lower first
+        reading is a drop like any other, not a new start (a spike in the statistics)."""
+        for key, value in published.items():
+            if isinstance(value, int | float) and key not in self._last:
+                self._last[key] = float(value)
 
     def take_resets(self) -> list[str]:
         """The registers whose drop was published (a reset) since the last call."""

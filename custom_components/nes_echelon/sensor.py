@@ -28,7 +28,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .coordinator import MeterData, NesEchelonConfigEntry
+from .coordinator import MeterData, NesEchelonConfigEntry, NesEchelonCoordinator
 from .entity import NesEchelonEntity
 from .nes_client import MeterIdentity
 from .nes_client.tables import PRESENT_SLOTS, slot_available
@@ -42,6 +42,7 @@ class NesSensorDescription(SensorEntityDescription):
 
     value_fn: Callable[[MeterData], StateType | datetime]
     exists_fn: Callable[[MeterIdentity], bool] = lambda _: True
+    write_on_change: bool = False  # see NesEchelonEntity._write_on_change
 
 
 def _present(key: str) -> Callable[[MeterData], StateType]:
@@ -85,6 +86,7 @@ ENERGY_SENSORS: tuple[NesSensorDescription, ...] = tuple(
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=3,
         value_fn=_energy(key),
+        write_on_change=True,
     )
     for key in ("energy_import", "energy_export")
 )
@@ -223,6 +225,7 @@ REACTIVE_ENERGY_SENSORS: tuple[NesSensorDescription, ...] = tuple(
         suggested_display_precision=3,
         entity_registry_enabled_default=False,
         value_fn=_energy(key),
+        write_on_change=True,
         exists_fn=lambda identity: identity.dimensions.summations > 3,
     )
     for key in ("reactive_energy_import", "reactive_energy_export")
@@ -245,6 +248,7 @@ TARIFF_SENSOR = NesSensorDescription(
     device_class=SensorDeviceClass.ENUM,
     options=TIER_OPTIONS,
     value_fn=_tier_in_force,
+    write_on_change=True,
     exists_fn=lambda identity: identity.dimensions.tiers > 0,
 )
 
@@ -267,6 +271,7 @@ def tier_sensors(identity: MeterIdentity, data: MeterData) -> list[NesSensorDesc
             suggested_display_precision=3,
             entity_registry_enabled_default=in_use > 1,
             value_fn=_energy(f"tier_{tier}_energy_{direction}"),
+            write_on_change=True,
         )
         for tier in range(1, len(data.snapshot.tiers) + 1)
         for direction in ("import", "export")
@@ -290,6 +295,7 @@ DIAGNOSTIC_SENSORS: tuple[NesSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         value_fn=_clock_drift,
+        write_on_change=True,
     ),
 )
 
@@ -320,6 +326,16 @@ async def async_setup_entry(
 
 class NesEchelonSensor(NesEchelonEntity, SensorEntity):
     entity_description: NesSensorDescription
+
+    def __init__(
+        self, coordinator: NesEchelonCoordinator, description: NesSensorDescription
+    ) -> None:
+        super().__init__(coordinator, description)
+        self._write_on_change = description.write_on_change
+
+    @property
+    def _value(self) -> object:
+        return self.native_value
 
     @property
     def native_value(self) -> StateType | datetime:

@@ -14,9 +14,10 @@ on the host's own Python (3.9 or newer) with Playwright driving Debian's Chromiu
    `energy/validate` reports no issue for them;
 5. unplugs the simulator's line (SIGUSR1), sees the entities become unavailable, plugs it back
    in (SIGUSR2) and sees them recover within two poll intervals;
-6. saves screenshots (the config flow form, the device page, the energy settings) for the README.
+6. takes screenshots (the config flow form, the device page, the energy settings) into the
+   artifacts folder, and copies them to the README's images (docs/images) once all passed.
 
-On failure it saves a screenshot of the page to the artifacts folder.
+On failure it saves a screenshot of the page to the artifacts folder (.dev/e2e/failure.png).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import json
 import os
 from pathlib import Path
 import re
+import shutil
 import signal
 import sys
 import time
@@ -451,31 +453,31 @@ def check_unplug_and_recover(ha: HomeAssistant, sim: Simulator, entities: dict[s
     return plugged_wall
 
 
-def wait_for_statistics(ha: HomeAssistant, *, budget: float, always: bool) -> bool:
+def wait_for_statistics(ha: HomeAssistant, *, created: float, budget: float, always: bool) -> bool:
     """Demand a clean energy/validate once HA has compiled the first statistics.
 
-    HA compiles statistics every 5 minutes (at :00:10, :05:10 …); until then energy/validate
-    says "statistics_not_defined" for new sensors. The wait is made if `always`, or if it ends
-    within `budget` seconds of the test's start (so that the run stays short); otherwise that
-    one notice is tolerated. Returns whether energy/validate reports nothing at all.
+    HA compiles statistics every 5 minutes (at :00:10, :05:10 …, each run the 5 minutes before
+    it); until the first run after the sensors were `created` (wall-clock time, at latest),
+    energy/validate says "statistics_not_defined" for them. The wait is made if `always`, or if
+    it ends within `budget` seconds of the test's start (so that the run stays short); otherwise
+    that one notice is tolerated. Returns whether energy/validate reports nothing at all.
     """
     if not check_energy_validation(ha, strict=False):
         return True
-    now = time.time()
-    ready_in = (300 - now % 300) + 15
+    ready_at = created - created % 300 + 300 + 20  # that run, and 10 s for it to finish
+    ready_in = max(ready_at - time.time(), 0)
     if not always and time.monotonic() - STARTED + ready_in > budget:
         log(
             f"HA's first statistics run is {ready_in:.0f} s away, beyond the time budget: "
             "'statistics_not_defined' tolerated (scripts/e2e --wait-statistics waits for it)"
         )
         return False
-    log(f"waiting {ready_in:.0f} s for HA's first statistics run (every 5 minutes)")
-    time.sleep(max(ready_in - 10, 0))
+    log(f"waiting up to {ready_in:.0f} s for HA's first statistics run (every 5 minutes)")
     wait_for(
         "energy/validate without 'statistics_not_defined'",
         lambda: not check_energy_validation(ha, strict=False),
-        30,
-        interval=2,
+        ready_in + 20,
+        interval=3,
     )
     check_energy_validation(ha, strict=True)
     log("energy/validate: no issue at all")
@@ -493,7 +495,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sim-state", type=Path, required=True)
     parser.add_argument("--develop-log", type=Path, required=True)
     parser.add_argument(
-        "--develop-pid", type=int, help="scripts/develop's process, to notice its end"
+        "--develop-pid", type=int, help="scripts/develop's process id, to notice its end"
     )
     parser.add_argument("--images", type=Path, default=REPO / "docs/images")
     parser.add_argument("--artifacts", type=Path, default=REPO / ".dev/e2e")
@@ -515,8 +517,10 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    args.images.mkdir(parents=True, exist_ok=True)
-    args.artifacts.mkdir(parents=True, exist_ok=True)
+    # Screenshots are taken into the artifacts and copied to the README's images only when the
+    # whole test passed.
+    shots = args.artifacts / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
     ha = HomeAssistant(args.url)
     sim = Simulator(args.sim_port, args.sim_pidfile, args.sim_state, args.develop_log)
 
@@ -550,7 +554,8 @@ def main() -> int:
             page = context.new_page()
             page.set_default_timeout(30_000)
 
-            add_integration(page, ha, sim, args.images)
+            add_integration(page, ha, sim, shots)
+            created = time.time()
             device_id, entities = our_entities(ha)
             log(f"entities: {entities}")
             check_sensors(ha, sim, entities)
@@ -559,18 +564,15 @@ def main() -> int:
             tolerated = check_energy_validation(ha, strict=False)
             log(f"energy/validate: no issue{' but ' + str(tolerated) if tolerated else ''}")
 
-            screenshot_device(page, ha, device_id, args.images)
+            screenshot_device(page, ha, device_id, shots)
 
             plugged = check_unplug_and_recover(ha, sim, entities)
             check_sensors(ha, sim, entities, since=plugged)
 
-            clean = wait_for_statistics(ha, budget=args.budget, always=args.wait_statistics)
-            # With HA's "statistics not defined" notice on it, the Energy settings page is not
-            # what the README should show: those screenshots then go to the artifacts.
-            screenshot_energy(page, ha, args.images if clean else args.artifacts)
-            log(f"screenshots saved in {args.images}")
-            if not clean:
-                log(f"(the Energy settings ones, with HA's notice, in {args.artifacts})")
+            clean = wait_for_statistics(
+                ha, created=created, budget=args.budget, always=args.wait_statistics
+            )
+            screenshot_energy(page, ha, shots)
         except Exception:
             if page is not None:
                 failure = args.artifacts / "failure.png"
@@ -583,6 +585,15 @@ def main() -> int:
         finally:
             browser.close()
             ha.close()
+
+    # With HA's "statistics not defined" notice on it, the Energy settings page is not what the
+    # README should show: those two then stay in the artifacts only.
+    args.images.mkdir(parents=True, exist_ok=True)
+    for shot in sorted(shots.glob("*.png")):
+        if clean or not shot.name.startswith("energy-"):
+            shutil.copyfile(shot, args.images / shot.name)
+    kept = "" if clean else f" (the energy-*.png ones, with HA's notice, only in {shots})"
+    log(f"screenshots copied to {args.images}{kept}")
     log("PASSED")
     return 0
 

@@ -1,4 +1,5 @@
-"""A poll reads per-phase power and tier registers only while one of their entities is enabled."""
+"""What a poll costs: per-phase power and tier registers read only while one of their entities
+is enabled; states that rarely change written only when they do."""
 
 from __future__ import annotations
 
@@ -57,3 +58,38 @@ async def test_one_tier_in_use(hass: HomeAssistant, start_meter: StartMeter) -> 
     await poll(hass)
     assert options_in_use(entry) == PollOptions(tiers=False, per_phase=False)
     assert entry.runtime_data.data.snapshot.tiers == ()
+
+
+async def test_rarely_changing_states_are_written_on_change(
+    hass: HomeAssistant, start_meter: StartMeter
+) -> None:
+    """Energy registers, alarms and the tariff are written when they change; power at every
+    poll (a Riemann sum helper counts on it); all of them when availability changes."""
+    running = await start_meter()
+    entry = make_entry(hass, running)
+    await setup_entry(hass, entry)
+    energy, power = "sensor.nes_83331_3i_energy_import", "sensor.nes_83331_3i_power_import"
+    alarm, tariff = (
+        "binary_sensor.nes_83331_3i_power_failure",
+        "sensor.nes_83331_3i_tariff_in_force",
+    )
+    await poll(hass)
+
+    def reported() -> dict[str, object]:
+        states = {
+            entity_id: hass.states.get(entity_id) for entity_id in (energy, power, alarm, tariff)
+        }
+        return {entity_id: state.last_reported for entity_id, state in states.items() if state}
+
+    before = reported()
+    await poll(hass)  # nothing moved
+    after = reported()
+    assert [entity_id for entity_id in before if after[entity_id] != before[entity_id]] == [power]
+
+    running.meter.advance(3600)
+    await poll(hass)
+    assert hass.states.get(energy).state == "33822.761"  # type: ignore[union-attr]
+
+    await running.sim.close()  # the meter goes away: everything unavailable
+    await poll(hass)
+    assert {hass.states.get(entity_id).state for entity_id in before} == {"unavailable"}  # type: ignore[union-attr]

@@ -611,15 +611,16 @@ async def test_dropped_connection_recovers(
 
 
 def test_guard_passes_missing_registers_and_restarts_confirmation() -> None:
-    """EnergyGuard on its own: None stays None; a changing low value restarts the count."""
+    """EnergyGuard on its own: None stays None; a low value that goes down again restarts
+    the count, one that counts up from its new base (a reset while power flows) does not."""
     guard = EnergyGuard()
     assert guard.accept("reactive_energy_import", None) is None
     assert guard.accept("energy_import", 0.0) is None  # a first 0 is not trusted
     assert guard.accept("energy_import", 100.0) == 100.0
     assert guard.accept("energy_import", 5.0) is None
-    assert guard.accept("energy_import", 6.0) is None  # not the same value: count restarts
-    assert guard.accept("energy_import", 6.0) is None
-    assert guard.accept("energy_import", 6.0) == 6.0  # third identical reading
+    assert guard.accept("energy_import", 4.0) is None  # down again: the count restarts
+    assert guard.accept("energy_import", 5.5) is None
+    assert guard.accept("energy_import", 6.0) == 6.0  # third low reading counting up
     assert guard.accept("energy_import", 6.5) == 6.5
     assert guard.accept("energy_import", 1.0) is None
     assert guard.accept("energy_import", 7.0) == 7.0  # the glitch is forgotten

@@ -145,26 +145,30 @@ def test_published_energy_never_drops_unless_the_drop_persists(
     values: list[float | None], confirmations: int
 ) -> None:
     """Whatever the meter reads, a published value is never below the last published one,
-    except after the same lower value was read `confirmations` times in a row (a real reset,
-    which total_increasing takes as a new cycle); a total never starts at 0. None (a register
-    the meter does not have) is not a reading."""
+    except after `confirmations` readings in a row below it that counted up from their new
+    base (a real reset, which total_increasing takes as a new cycle); a total never starts at
+    0. None (a register the meter does not have) is not a reading."""
     guard = EnergyGuard(confirmations=confirmations)
     last: float | None = None
-    run_value, run_length = None, 0
+    low_run: list[float] = []  # readings in a row below the last published one
     for value in values:
         published = guard.accept("energy_import", value)
         if value is None:  # no such register: not a reading
             assert published is None
             continue
-        if value == run_value:
-            run_length += 1
+        if last is not None and value < last:
+            low_run = [*low_run, value] if low_run and value >= low_run[-1] else [value]
         else:
-            run_value, run_length = value, 1
+            low_run = []
         if published is None:
+            # Unknown only for a first 0 or a drop not yet confirmed.
+            assert (last is None and value == 0) or (last is not None and value < last)
             continue
         assert published == value
         if last is None:
             assert published != 0
         elif published < last:
-            assert run_length >= confirmations
+            assert len(low_run) >= confirmations
+            assert low_run == sorted(low_run)
+            low_run = []
         last = published

@@ -14,6 +14,7 @@ make the client wait or allocate without bound.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import logging
 import time
 import traceback
@@ -257,17 +258,20 @@ async def test_a_mep_digest_is_over_request_and_answer() -> None:
 # -- hostile bridges: no unbounded wait --------------------------------------------------------
 
 
-def flood(stream: ScriptedStream, data: bytes, every: float, until: float) -> None:
-    """Feed `data` every `every` seconds for `until` seconds, whatever the link writes."""
+def flood(stream: ScriptedStream, data: bytes, every: float) -> Callable[[], None]:
+    """Feed `data` every `every` seconds, whatever the link writes; returns the stop."""
     loop = asyncio.get_running_loop()
-    end = loop.time() + until
+    handles: list[asyncio.TimerHandle] = []
 
     def again() -> None:
         stream.feed(data)
-        if loop.time() < end:
-            loop.call_later(every, again)
+        handles[:] = [loop.call_later(every, again)]
 
-    loop.call_later(every, again)
+    def stop() -> None:
+        handles[0].cancel()
+
+    handles.append(loop.call_later(every, again))
+    return stop
 
 
 @pytest.mark.parametrize(
@@ -283,10 +287,11 @@ async def test_mep_endless_traffic_cannot_hold_a_request(
     link = MepLink(stream, MEP_KEY, response_timeout=0.05, sequence=1)  # type: ignore[arg-type]
     if noise == b"\x00":
         stream.feed(b"\x01")  # a length of 256 + …: then one byte every 20 ms
-    flood(stream, noise, 0.02, 5.0)
+    stop = flood(stream, noise, 0.02)
     began = time.monotonic()
     with pytest.raises(NoResponse):
         await link.request(READ)
+    stop()
     # 3 attempts of at most 2 x 50 ms + 100 ms each
     assert time.monotonic() - began < 1.5
 
@@ -294,9 +299,9 @@ async def test_mep_endless_traffic_cannot_hold_a_request(
 async def test_optical_endless_noise_cannot_hold_a_request() -> None:
     stream = ScriptedStream()
     link = OpticalLink(stream, KEY, response_timeout=0.05, negotiate=False)  # type: ignore[arg-type]
-    flood(stream, b"\x5a\x31\x00", 0.005, 5.0)
+    stop = flood(stream, b"\x5a\x31\x00", 0.005)
     began = time.monotonic()
     with pytest.raises(NoResponse):
         await link.open()
+    stop()
     assert time.monotonic() - began < 1.0
-

@@ -152,7 +152,8 @@ class MeterClient:
             self._tier_in_force = status.current_tier if status.current_tier < tiers else None
         self._all_tiers_due = True  # and every tier block at least once per status interval
         if status.alarms is not None and status.alarms.dimension_change:
-            _LOGGER.info("the meter reports changed dimensions; reading them again")
+            # Debug: a meter may keep the flag up for good (the caller logs a real change).
+            _LOGGER.debug("the meter reports changed dimensions; reading them again")
             await self.connect()
         return status
 
@@ -272,10 +273,8 @@ class MeterClient:
         except InappropriateAction:
             data = await self._read_whole(BT20, BT21_SIZE)
         dims = tables.decode_actual_register(data)
-        if dims.tiers > MAX_TIERS or dims.bt23_size >= 1 << 24:
-            raise UnsupportedMeter(
-                f"BT21 describes {dims.tiers} tiers and a {dims.bt23_size}-byte BT23"
-            )
+        if dims.tiers > MAX_TIERS:  # with <= 8 tiers, every BT23 offset fits a partial read
+            raise UnsupportedMeter(f"BT21 describes {dims.tiers} tiers; NES meters have <= 8")
         return dims
 
     async def _count_phases(self, dims: tables.ActualRegister) -> int:

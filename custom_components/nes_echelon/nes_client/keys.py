@@ -51,6 +51,29 @@ def mask(data: bytes, secret: bytes) -> str:
     return text
 
 
+def redact(data: bytes, secret: bytes) -> bytes:
+    """`data` with the secret's bytes replaced by "*": whole occurrences, and a start or an
+    end of the secret at either edge (the rest of it is in the neighbouring chunk)."""
+    if not secret or not data:
+        return data
+    hidden = bytearray(len(data))
+    start = data.find(secret)
+    while start != -1:
+        hidden[start : start + len(secret)] = b"\x01" * len(secret)
+        start = data.find(secret, start + 1)
+    for size in range(min(len(secret) - 1, len(data)), 0, -1):
+        if data.endswith(secret[:size]):
+            hidden[len(data) - size :] = b"\x01" * size
+            break
+    for size in range(min(len(secret) - 1, len(data)), 0, -1):
+        if data.startswith(secret[-size:]):
+            hidden[:size] = b"\x01" * size
+            break
+    if not any(hidden):
+        return data
+    return bytes(b"*"[0] if flag else byte for byte, flag in zip(data, hidden, strict=True))
+
+
 class StreamMask:
     """`mask` for a byte stream logged chunk by chunk: the secret is hidden even when it is
     split across chunks (an echoing IR head returns the Security frame in pieces).

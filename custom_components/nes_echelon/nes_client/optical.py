@@ -208,7 +208,7 @@ class OpticalLink:
                 self._echo_mode = False
             elif n == len(self._echo):
                 self._echo_mode = True
-                _LOGGER.warning("the IR head echoes what it sends; dropping the echo")
+                _echo_seen()
             else:
                 return b""
             self._held.clear()
@@ -223,6 +223,17 @@ class OpticalLink:
         del self._echo[:n]
         self.echo_bytes_dropped += n
         return data[n:]
+
+
+_echo_warned = False
+
+
+def _echo_seen() -> None:
+    """Warn about an echoing head once, not at every reconnection (the head stays the same)."""
+    global _echo_warned  # noqa: PLW0603
+    level = logging.DEBUG if _echo_warned else logging.WARNING
+    _echo_warned = True
+    _LOGGER.log(level, "the IR head echoes what it sends; dropping the echo")
 
 
 def _common_prefix(a: bytes, b: bytes | bytearray) -> int:

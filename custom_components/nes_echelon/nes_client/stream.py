@@ -3,12 +3,59 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 import logging
+from typing import Any
 
 from .errors import LinkError
-from .keys import StreamMask
+from .keys import StreamMask, redact
 
 _LOGGER = logging.getLogger(__package__)
+
+# Keys of the streams that are open: the port library's own debug log must not show them.
+_SECRETS: Counter[bytes] = Counter()
+
+
+class _RedactSecrets(logging.Filter):
+    """Masks the open streams' keys in the serial library's records (serialx logs every
+    chunk it reads and writes at debug level, the optical Security frame included)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _SECRETS and isinstance(record.args, tuple):
+            secrets = list(_SECRETS)
+            record.args = tuple(_redact_arg(arg, secrets) for arg in record.args)
+        return True
+
+
+def _redact_arg(arg: Any, secrets: list[bytes]) -> Any:
+    if isinstance(arg, bytes | bytearray | memoryview):
+        data = bytes(arg)
+        for secret in secrets:
+            data = redact(data, secret)
+        return data
+    if isinstance(arg, str) and arg:
+        try:
+            data = bytes.fromhex(arg)  # rfc2217 logs what it receives as hex
+        except ValueError:
+            return arg
+        redacted = _redact_arg(data, secrets)
+        return arg if redacted == data else redacted.hex(" ")
+    return arg
+
+
+_FILTER = _RedactSecrets()
+
+
+def _guard_library_logs() -> None:
+    """Put the filter on every logger of the serial library (its port modules load lazily,
+    so this runs for each new stream, once the port is open)."""
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if (
+            name.startswith("serialx")
+            and isinstance(logger, logging.Logger)
+            and _FILTER not in logger.filters
+        ):
+            logger.addFilter(_FILTER)
 
 
 class ByteStream:
@@ -25,6 +72,10 @@ class ByteStream:
         self._writer = writer
         self._tx_mask = StreamMask(secret)
         self._rx_mask = StreamMask(secret)
+        self._secret = secret
+        if secret:
+            _SECRETS[secret] += 1
+            _guard_library_logs()
         self.bytes_sent = 0
         self.bytes_received = 0
 
@@ -63,6 +114,11 @@ class ByteStream:
         return data
 
     async def close(self) -> None:
+        if self._secret:
+            _SECRETS[self._secret] -= 1
+            if _SECRETS[self._secret] <= 0:
+                del _SECRETS[self._secret]
+            self._secret = b""
         try:
             self._writer.close()
             await asyncio.wait_for(self._writer.wait_closed(), 2)
