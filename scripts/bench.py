@@ -29,6 +29,7 @@ from collections.abc import Iterator
 import contextlib
 from dataclasses import dataclass, field
 import gc
+import logging
 import math
 import os
 from pathlib import Path
@@ -40,9 +41,14 @@ import tempfile
 import textwrap
 import time
 from typing import Any
+import warnings
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+# Home Assistant's start-up chatter is not a figure.
+warnings.filterwarnings("ignore", message="install_as_voluptuous")
+for name in ("homeassistant.loader", "aiohttp_fast_zlib"):
+    logging.getLogger(name).setLevel(logging.ERROR)
 
 from custom_components.nes_echelon.nes_client import mep, psem, tables  # noqa: E402
 from custom_components.nes_echelon.nes_client.client import MeterClient, PollOptions  # noqa: E402
@@ -700,7 +706,8 @@ class HomeAssistantBench:
                     idle_rate=idle_rate,
                 )
                 done = 10 + refreshes
-                for mark in (1_000, memory) if memory else ():
+                marks = [1_000 + (memory - 1_000) * k // 3 for k in range(4)] if memory else []
+                for mark in marks:
                     await refresh(max(0, mark - done))
                     done = max(done, mark)
                     gc.collect()
@@ -867,7 +874,7 @@ async def print_cpu(
                 run = await bench.cpu(link, pace=False, refreshes=100, memory=args.memory_polls)
                 for polls, blocks, rss in run.memory:
                     print(f"{link:8} {polls:11d} {blocks:9d} {rss:8.1f}")
-                (_, blocks1, rss1), (_, blocks2, rss2) = run.memory
+                (_, blocks1, rss1), *_, (_, blocks2, rss2) = run.memory
                 print(f"{link:8} {'growth':>11} {blocks2 - blocks1:+9d} {rss2 - rss1:+8.1f}")
         note(
             "blocks = sys.getallocatedblocks() after gc.collect(): every live Python object of"

@@ -69,6 +69,8 @@ class MeterData:
     read_at: datetime
     energy: dict[str, float | None]
     """Energy registers in kWh / kvarh after the guard: None where publishing would mislead."""
+    clock_drift: float | None = None
+    """Meter clock minus Home Assistant's, in seconds, as of the last status read."""
 
 
 class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
@@ -95,6 +97,7 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
         self._lock = asyncio.Lock()
         self._status: MeterStatus | None = None
         self._status_read: float | None = None
+        self._clock_drift: float | None = None
         self._status_interval = entry.options.get(CONF_STATUS_INTERVAL, DEFAULT_STATUS_INTERVAL)
         self.history: HistoryBackfill | None = None  # history.py: gaps from the load profile
         self._poll: PollOptions | None = None
@@ -123,7 +126,13 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
                 ", ".join(resets),
             )
         self._energy_store.async_delay_save(self.guard.published, ENERGY_SAVE_DELAY)
-        return MeterData(snapshot=snapshot, status=status, read_at=dt_util.utcnow(), energy=energy)
+        return MeterData(
+            snapshot=snapshot,
+            status=status,
+            read_at=dt_util.utcnow(),
+            energy=energy,
+            clock_drift=self._clock_drift,
+        )
 
     def _poll_options(self) -> PollOptions:
         """Per-phase power and tier registers are read only while one of their entities is
@@ -223,6 +232,7 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
         drift = None
         if status.clock is not None:
             drift = (status.clock - dt_util.utcnow()).total_seconds()
+        self._clock_drift = drift
         if drift is not None and abs(drift) > CLOCK_DRIFT_LIMIT:
             ir.async_create_issue(
                 self.hass,

@@ -72,9 +72,7 @@ def _net_power(data: MeterData) -> StateType:
 
 
 def _clock_drift(data: MeterData) -> StateType:
-    if data.status is None or data.status.clock is None:
-        return None
-    return round((data.status.clock - data.read_at).total_seconds())
+    return None if data.clock_drift is None else round(data.clock_drift)
 
 
 ENERGY_SENSORS: tuple[NesSensorDescription, ...] = tuple(

@@ -38,6 +38,7 @@ POLLS = int(os.environ.get("NES_ECHELON_SOAK_POLLS", "300"))
 SEED = int(os.environ.get("NES_ECHELON_SOAK_SEED", "1"))
 LINKS = os.environ.get("NES_ECHELON_SOAK_LINKS", "optical,mep").split(",")
 REPORT = os.environ.get("NES_ECHELON_SOAK_REPORT")
+TRACE = os.environ.get("NES_ECHELON_SOAK_TRACEMALLOC", "1") == "1"  # 0: RSS only, faster
 WARM_UP = 100  # polls before the first measurement (caches, first status read, …)
 FAULT_CHANCE = float(os.environ.get("NES_ECHELON_SOAK_FAULT_CHANCE", "0.01"))  # per poll
 LASTING_MAX = min(20, max(3, POLLS // 100))  # polls a lasting fault stays on, at most
@@ -88,6 +89,7 @@ class Figures:
     fds_start: int = 0
     fds_end: int = 0
     last_poll_ok: bool = False
+    tracemalloc_own: int = 0  # tracemalloc's own memory (in RSS, not in the traced figure)
     samples: list[tuple[int, int, int, int]] = field(default_factory=list)
     """(poll, traced bytes, RSS bytes, asyncio tasks) at eight points of the run."""
 
@@ -203,7 +205,8 @@ async def _soak(
         await one_poll(second)
     await hass.async_block_till_done(wait_background_tasks=True)
     gc.collect()
-    tracemalloc.start()
+    if TRACE:
+        tracemalloc.start()
     figures.traced_start = tracemalloc.get_traced_memory()[0]
     figures.rss_start = rss()
     figures.tasks_start = len(asyncio.all_tasks())
@@ -235,6 +238,7 @@ async def _soak(
             figures.samples.append(
                 (second, tracemalloc.get_traced_memory()[0], rss(), len(asyncio.all_tasks()))
             )
+            figures.tracemalloc_own = tracemalloc.get_tracemalloc_memory()
         outage = 0 if ok else outage + 1
         figures.longest_outage_polls = max(figures.longest_outage_polls, outage)
         if ok and active is None and pending:
