@@ -8,7 +8,9 @@ published below the last one.
 
 The default suite runs a short soak; `scripts/soak` runs 24 simulated hours (86,400 polls)
 per link. Environment: NES_ECHELON_SOAK_POLLS (default 300), NES_ECHELON_SOAK_SEED (1),
-NES_ECHELON_SOAK_LINKS ("optical,mep"), NES_ECHELON_SOAK_REPORT (a file for the figures).
+NES_ECHELON_SOAK_LINKS ("optical,mep"), NES_ECHELON_SOAK_REPORT (a file for the figures),
+NES_ECHELON_SOAK_FAULT_CHANCE (0.01 per poll), NES_ECHELON_SOAK_TRACEMALLOC (1; 0 measures
+RSS alone: tracemalloc's own tables grow with what it traces and show in RSS).
 """
 
 from __future__ import annotations
@@ -308,6 +310,8 @@ def print_report(path: str) -> None:
             lambda r: (
                 f"{r['traced_start'] / mib:.2f} → {r['traced_end'] / mib:.2f} MiB"
                 f" ({r['traced_peak'] / mib:.2f})"
+                if r["traced_peak"]
+                else "not traced"
             ),
         ),
         ("RSS start → end", lambda r: f"{r['rss_start'] / mib:.1f} → {r['rss_end'] / mib:.1f} MiB"),

@@ -31,7 +31,7 @@ from custom_components.nes_echelon.nes_client import (
     parse_key,
 )
 from custom_components.nes_echelon.nes_client.digest import digest
-from custom_components.nes_echelon.nes_client.keys import StreamMask, mask
+from custom_components.nes_echelon.nes_client.keys import StreamMask, mask, redact
 from custom_components.nes_echelon.nes_client.mep import MepLink
 from custom_components.nes_echelon.nes_client.optical import OpticalLink
 from custom_components.nes_echelon.nes_client.optical_frame import encode_frame
@@ -305,3 +305,45 @@ async def test_optical_endless_noise_cannot_hold_a_request() -> None:
         await link.open()
     stop()
     assert time.monotonic() - began < 1.0
+
+
+# -- the serial library's own debug lines ------------------------------------------------------
+
+
+def test_redact_hides_whole_keys_and_the_pieces_at_either_edge() -> None:
+    star = ord("*")
+    assert redact(b"\x51" + KEY + b"\x00", KEY) == b"\x51" + bytes([star]) * 20 + b"\x00"
+    assert redact(b"\x00\x01" + KEY[:5], KEY) == b"\x00\x01" + bytes([star]) * 5  # starts here
+    assert redact(KEY[-7:] + b"\x02", KEY) == bytes([star]) * 7 + b"\x02"  # ends here
+    assert redact(b"\x00\x01\x02", KEY) == b"\x00\x01\x02"
+    assert redact(b"", KEY) == b""
+    assert redact(b"\x01", b"") == b"\x01"
+
+
+async def test_the_serial_librarys_records_are_redacted(
+    start_meter: StartMeter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """serialx logs each chunk it writes and reads of a device (and rfc2217 as hex): while a
+    stream with a key is open, its records carry the key masked; closing it forgets the key."""
+    from custom_components.nes_echelon.nes_client.stream import _FILTER, _SECRETS
+
+    running = await start_meter(SimulatedMeter(key=KEY), via="pty")
+    client = await running.client()
+    logger = logging.getLogger("serialx.platforms.serial_rfc2217")
+    assert _FILTER in logging.getLogger("serialx.descriptor_transport").filters
+    logger.addFilter(_FILTER)  # as it gets when that module is loaded
+    try:
+        caplog.set_level(logging.DEBUG, logger="serialx")
+        logger.debug("Parser feed: %d bytes: %s", 22, (b"\x51" + KEY).hex(" "))
+        logger.debug("%s %s %r", "Opening serial port", "abc", KEY)
+        logger.debug("plain %s", "06 ee")
+    finally:
+        logger.removeFilter(_FILTER)
+    messages = [record.getMessage() for record in caplog.records if record.name == logger.name]
+    assert_no_key("\n".join(messages))
+    assert messages[0] == "Parser feed: 22 bytes: 51 " + "2a " * 19 + "2a"
+    assert messages[2] == "plain 06 ee"
+    held = _SECRETS[KEY]
+    await client.close()
+    running.clients.remove(client)
+    assert _SECRETS[KEY] == held - 1
