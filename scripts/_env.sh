@@ -8,14 +8,37 @@ set -euo pipefail
 
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REQUIREMENTS="$REPO_DIR/requirements_test.txt"
+HA_VERSIONS="$REPO_DIR/scripts/ha-versions.txt"
 CACHE_DIR="${NES_ECHELON_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nes_echelon}"
 SID_ROOT="$CACHE_DIR/sid-root"
-SID_VENV="/opt/nes-echelon-venv"   # path inside the sid root
-HOST_VENV="$REPO_DIR/.venv"
+
+# Which Home Assistant release the environment is for: NES_ECHELON_HA names a role of
+# scripts/ha-versions.txt (default, oldest, newest); each role has a venv of its own.
+HA_ROLE="${NES_ECHELON_HA:-default}"
+ha_field() { # ha_field ROLE COLUMN (2: Home Assistant version, 3: harness version)
+  awk -v role="$1" -v col="$2" '$1 == role { print $col }' "$HA_VERSIONS"
+}
+HA_VERSION="$(ha_field "$HA_ROLE" 2)"
+HA_HARNESS="$(ha_field "$HA_ROLE" 3)"
+if [ -z "$HA_VERSION" ]; then
+  printf '[nes_echelon] NES_ECHELON_HA=%s is not a role in %s\n' "$HA_ROLE" "$HA_VERSIONS" >&2
+  exit 2
+fi
+if [ "$HA_ROLE" = default ]; then
+  SID_VENV="/opt/nes-echelon-venv"   # path inside the sid root
+  HOST_VENV="$REPO_DIR/.venv"
+else
+  SID_VENV="/opt/nes-echelon-venv-$HA_ROLE"
+  HOST_VENV="$REPO_DIR/.venv-$HA_ROLE"
+fi
 
 log() { printf '[nes_echelon] %s\n' "$*" >&2; }
 
-requirements_hash() { sha256sum "$REQUIREMENTS" | cut -c1-16; }
+# Changes when the requirements, the chosen release or the way we install them change.
+requirements_hash() {
+  { cat "$REQUIREMENTS" "$REPO_DIR/requirements_develop.txt" "$REPO_DIR/scripts/setup"; echo "$HA_VERSION $HA_HARNESS"; } |
+    sha256sum | cut -c1-16
+}
 
 # Prints a host python >= 3.14.2, or nothing.
 find_host_python() {

@@ -41,6 +41,7 @@ from .nes_client import (
     NesError,
     NoResponse,
     PollOptions,
+    PortMissing,
     Snapshot,
     connect,
     parse_key,
@@ -187,9 +188,8 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
                 response_timeout=options.get(CONF_TIMEOUT),
                 options=PollOptions(),
             )
-        except LinkError as err:
-            if isinstance(err.__cause__, FileNotFoundError):
-                self._raise_port_missing()
+        except PortMissing:
+            self._raise_port_missing()
             raise
         assert client.identity is not None
         unique_id = self.config_entry.unique_id

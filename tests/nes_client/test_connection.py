@@ -11,10 +11,12 @@ import pytest
 from custom_components.nes_echelon.nes_client import (
     LinkError,
     NoResponse,
+    PortMissing,
     connect,
     make_link,
     open_stream,
 )
+from custom_components.nes_echelon.nes_client.connection import redact_port
 from custom_components.nes_echelon.nes_client.client import MeterClient
 from custom_components.nes_echelon.nes_client.mep import MepLink
 from custom_components.nes_echelon.nes_client.optical import OpticalLink
@@ -28,8 +30,49 @@ LOGGER = "custom_components.nes_echelon.nes_client"
 
 
 async def test_missing_device(tmp_path: Path) -> None:
-    with pytest.raises(LinkError, match="cannot open"):
+    """A missing path is its own error (the integration raises a repair for it), with every
+    serialx release Home Assistant pins (1.7.0 on 2026.5, 1.11.0 on 2026.10, 1.15.1 on 2026.11)."""
+    with pytest.raises(PortMissing, match="cannot open .*ttyUSB9"):
         await open_stream(str(tmp_path / "ttyUSB9"))
+
+
+async def test_a_busy_device_is_not_missing(tmp_path: Path) -> None:
+    not_a_port = tmp_path / "ttyUSB9"
+    not_a_port.mkdir()
+    with pytest.raises(LinkError, match="cannot open") as raised:
+        await open_stream(str(not_a_port))
+    assert not isinstance(raised.value, PortMissing)
+
+
+@pytest.mark.parametrize(
+    ("port", "shown"),
+    [
+        ("/dev/serial/by-id/usb-FTDI-if00", "/dev/serial/by-id/usb-FTDI-if00"),
+        ("socket://192.0.2.7:2000", "socket://192.0.2.7:2000"),
+        (
+            "esphome://192.0.2.7:6053/?port_name=meter&key=c2VjcmV0LWtleQ%3D%3D",
+            "esphome://192.0.2.7:6053/?port_name=meter&key=REDACTED",
+        ),
+        (
+            "esphome://h:6053?password=hunter2&noise_psk=abc",
+            "esphome://h:6053?password=REDACTED&noise_psk=REDACTED",
+        ),
+        ("rfc2217://user:secret@h:2217", "rfc2217://user:REDACTED@h:2217"),
+        ("rfc2217://h:2217?logging=debug", "rfc2217://h:2217?logging=debug"),
+    ],
+)
+def test_redact_port(port: str, shown: str) -> None:
+    assert redact_port(port) == shown
+
+
+async def test_the_error_does_not_show_a_port_secret(socket_enabled: None) -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    with pytest.raises(LinkError) as raised:
+        await open_stream(f"socket://127.0.0.1:{port}?password=hunter2")
+    assert "hunter2" not in str(raised.value)
 
 
 async def test_nothing_listening(socket_enabled: None) -> None:
@@ -93,6 +136,9 @@ async def test_debug_log_shows_frames_but_never_the_key(
 class _BrokenWriter:
     def __init__(self, error: BaseException) -> None:
         self.error = error
+
+    def is_closing(self) -> bool:
+        return False
 
     def write(self, data: bytes) -> None:
         raise self.error
@@ -159,3 +205,27 @@ async def test_client_close_ends_the_session_politely() -> None:
     await client.close()
     assert [request[0] for request in requests_in(stream.written)][-2:] == [0x52, 0x21]
     assert stream.closed
+
+
+async def test_write_after_the_bridge_dropped_the_connection(socket_enabled: None) -> None:
+    """A bridge that hangs up makes the next write a LinkError (serialx 1.7.0, pinned by Home
+    Assistant 2026.5, failed an assertion inside the library instead)."""
+    accepted: asyncio.Queue[asyncio.StreamWriter] = asyncio.Queue()
+
+    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accepted.put(writer)
+
+    server = await asyncio.start_server(on_client, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await open_stream(f"socket://127.0.0.1:{port}")
+    stream = ByteStream(reader, writer)
+    bridge_side = await accepted.get()
+    bridge_side.close()
+    await bridge_side.wait_closed()
+    with pytest.raises(LinkError, match="closed"):
+        await stream.read_some(asyncio.get_running_loop().time() + 2)
+    with pytest.raises(LinkError):
+        await stream.write(b"\xee\x00")
+    await stream.close()
+    server.close()
+    await server.wait_closed()

@@ -17,6 +17,7 @@ from .errors import (
     LinkError,
     NesError,
     NoResponse,
+    PortMissing,
     PsemError,
     UnsupportedMeter,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "NesError",
     "NoResponse",
     "PollOptions",
+    "PortMissing",
     "PsemError",
     "Snapshot",
     "UnsupportedMeter",

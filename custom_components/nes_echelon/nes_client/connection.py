@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from enum import StrEnum
+import urllib.parse
 
 import serialx
 
 from .client import MeterClient, PollOptions
-from .errors import LinkError
+from .errors import LinkError, PortMissing
 from .keys import mep_key, optical_password
 from .link import Link
 from .mep import MepLink
@@ -17,6 +18,8 @@ from .stream import ByteStream
 
 BAUDRATE = 9600  # both ports, 8N1 [OPT; MEP p.20]
 OPEN_TIMEOUT = 10.0
+# Query parameters of a port URL that hold secrets (an ESPHome proxy's API password or noise key).
+SECRET_PORT_PARAMETERS = frozenset({"key", "password", "noise_psk"})
 
 
 class LinkKind(StrEnum):
@@ -36,9 +39,35 @@ async def open_stream(port: str) -> tuple[asyncio.StreamReader, asyncio.StreamWr
             reader, writer = await serialx.open_serial_connection(
                 url=port, baudrate=BAUDRATE, exclusive=True
             )
+    except FileNotFoundError as err:
+        raise PortMissing(f"cannot open {redact_port(port)}: {err}") from err
     except (OSError, TimeoutError, serialx.SerialException) as err:
-        raise LinkError(f"cannot open {serialx.redact_uri(port)}: {err}") from err
+        raise LinkError(f"cannot open {redact_port(port)}: {err}") from err
     return reader, writer
+
+
+def redact_port(port: str) -> str:
+    """The port as it may be logged: secret query values and a URL's password replaced.
+
+    Ours rather than the serial library's: serialx has `redact_uri` only from 1.15, and Home
+    Assistant 2026.5 to 2026.10 pin older releases.
+    """
+    base, question_mark, rest = port.partition("?")
+    query, hash_sign, fragment = rest.partition("#")
+    scheme, separator, location = base.partition("://")
+    if separator and "@" in location:
+        userinfo, _, host = location.rpartition("@")
+        user = userinfo.partition(":")[0]
+        base = f"{scheme}://{user}:REDACTED@{host}" if ":" in userinfo else base
+    if not question_mark:
+        return base
+    pairs = []
+    for pair in query.split("&"):
+        name = urllib.parse.unquote_plus(pair.partition("=")[0]).strip()
+        pairs.append(
+            f"{pair.partition('=')[0]}=REDACTED" if name in SECRET_PORT_PARAMETERS else pair
+        )
+    return f"{base}?{'&'.join(pairs)}{hash_sign}{fragment}"
 
 
 def make_link(

@@ -19,6 +19,10 @@ class LinkError(NesError):
     """The port failed, closed or is missing (unplugged probe, dropped bridge)."""
 
 
+class PortMissing(LinkError):
+    """The port's device path does not exist (probe unplugged, wrong /dev/serial/by-id path)."""
+
+
 class NoResponse(LinkError, TimeoutError):
     """The meter did not answer within the retry budget (probe placement, wrong port)."""
 

@@ -84,6 +84,10 @@ class ByteStream:
             _LOGGER.debug("tx %s", self._tx_mask.hex(data))
         else:
             self._tx_mask.skip(data)
+        if self._writer.is_closing():
+            # The far end went away (a bridge dropped the TCP connection). Checked here because
+            # serialx before 1.11 fails an internal assertion on a write after that.
+            raise LinkError("the port was closed")
         try:
             self._writer.write(data)
             await self._writer.drain()
