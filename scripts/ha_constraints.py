@@ -37,8 +37,10 @@ def pinned_name(line: str) -> str:
 def release_constraints(version: str) -> list[str]:
     with tempfile.TemporaryDirectory() as folder:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-            + ["--dest", folder, f"homeassistant=={version}"],
+            [
+                *(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"),
+                *("--dest", folder, f"homeassistant=={version}"),
+            ],
             check=True,
         )
         (wheel,) = Path(folder).glob("homeassistant-*.whl")
@@ -54,7 +56,8 @@ def main(version: str, out: str) -> None:
         for line in release_constraints(version)
         if pinned_name(line) not in DEVELOPMENT_ONLY_OVERRIDES
     ]
-    Path(out).write_text(f"# homeassistant=={version} package_constraints.txt\n" + "\n".join(kept) + "\n")
+    header = f"# homeassistant=={version} package_constraints.txt"
+    Path(out).write_text("\n".join([header, *kept]) + "\n")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady, HomeAssistantError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
@@ -26,7 +27,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: NesEchelonConfigEntry) -
     """Connect to the meter, read it once, then create its entities."""
     coordinator = NesEchelonCoordinator(hass, entry)
     entry.async_on_unload(coordinator.async_close)
-    await coordinator.async_config_entry_first_refresh()
+    await first_refresh(coordinator)
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # After the entities exist: fill gaps in their statistics from the meter's load profile.
@@ -34,6 +35,25 @@ async def async_setup_entry(hass: HomeAssistant, entry: NesEchelonConfigEntry) -
     entry.async_on_unload(coordinator.history.async_stop)
     await coordinator.history.async_start()
     return True
+
+
+async def first_refresh(coordinator: NesEchelonCoordinator) -> None:
+    """The coordinator's first refresh, with the reason for a retry translated on every release.
+
+    Home Assistant 2026.5 raises ConfigEntryNotReady without the failed update's translation, so
+    the entry showed a bare "Failed setup, will retry"; later releases carry it over themselves.
+    """
+    try:
+        await coordinator.async_config_entry_first_refresh()
+    except ConfigEntryNotReady as err:
+        cause = err.__cause__
+        if err.translation_key is not None or not isinstance(cause, HomeAssistantError):
+            raise
+        raise ConfigEntryNotReady(
+            translation_domain=cause.translation_domain,
+            translation_key=cause.translation_key,
+            translation_placeholders=cause.translation_placeholders,
+        ) from cause
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: NesEchelonConfigEntry) -> bool:

@@ -10,11 +10,14 @@ from freezegun.api import TickingDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
+from custom_components.nes_echelon import first_refresh
 from custom_components.nes_echelon.const import DOMAIN
 from custom_components.nes_echelon.nes_client import MeterClient
 from custom_components.nes_echelon.nes_client.simulator import Faults, SimulatedMeter
@@ -356,3 +359,18 @@ async def test_failed_status_read_keeps_the_poll(
     failing = False
     await tick(hass, freezer)  # still due
     assert hass.states.get("sensor.nes_83331_3i_tariff_in_force").state == "tier_3"
+
+
+async def test_first_refresh_keeps_the_translated_reason() -> None:
+    """Home Assistant 2026.5's coordinator drops the failed update's translation when it raises
+    ConfigEntryNotReady (later releases keep it): the entry still shows why it retries."""
+
+    class CoordinatorOf2026_5:  # noqa: N801
+        async def async_config_entry_first_refresh(self) -> None:
+            cause = UpdateFailed(translation_domain=DOMAIN, translation_key="timeout")
+            raise ConfigEntryNotReady from cause
+
+    with pytest.raises(ConfigEntryNotReady) as raised:
+        await first_refresh(CoordinatorOf2026_5())  # type: ignore[arg-type]
+    assert raised.value.translation_domain == DOMAIN
+    assert raised.value.translation_key == "timeout"

@@ -23,7 +23,7 @@ async def test_loader_finds_custom_integration(hass: HomeAssistant) -> None:
     assert not integration.is_built_in
     assert integration.pkg_path == f"custom_components.{DOMAIN}"
     assert integration.dependencies == ["usb"]
-    assert integration.requirements == ["serialx>=1.11"]
+    assert integration.requirements == ["serialx>=1.7"]  # serialx 1.7.0: HA 2026.5.0
     assert str(integration.version) == integration.manifest["version"]
 
 

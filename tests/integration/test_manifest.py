@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 import struct
 import tomllib
-from typing import Any, get_args
+from typing import Any, get_args, get_type_hints
 from urllib.parse import urlparse
 
 from awesomeversion import AwesomeVersion, AwesomeVersionStrategy
@@ -164,7 +164,7 @@ def test_manifest_required_keys(manifest: dict[str, Any]) -> None:
     assert version.valid
 
     assert manifest["iot_class"] in IOT_CLASSES
-    integration_types = set(get_args(Manifest.__annotations__["integration_type"])) - {"virtual"}
+    integration_types = set(get_args(get_type_hints(Manifest)["integration_type"])) - {"virtual"}
     assert manifest["integration_type"] in integration_types
 
 
@@ -228,6 +228,24 @@ def test_hacs_json(hacs: dict[str, Any], manifest: dict[str, Any]) -> None:
     assert minimum.valid
     assert minimum >= AwesomeVersion("2026.5.0")  # SerialPortSelector
     assert AwesomeVersion(ha_const.__version__) >= minimum  # the tests run on a supported version
+
+
+def tested_versions() -> dict[str, str]:
+    """scripts/ha-versions.txt: role → Home Assistant version."""
+    rows = (
+        line.split()
+        for line in (REPO / "scripts" / "ha-versions.txt").read_text(encoding="utf-8").splitlines()
+    )
+    return {row[0]: row[1] for row in rows if row and not row[0].startswith("#")}
+
+
+def test_claims_are_the_tested_versions(hacs: dict[str, Any]) -> None:
+    """HACS offers the integration from the oldest release CI tests (scripts/matrix), and the
+    README names that range."""
+    versions = tested_versions()
+    assert hacs["homeassistant"] == versions["oldest"]
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert f"Home Assistant {versions['oldest']} to {versions['newest']}" in readme
 
 
 def test_brand_icon() -> None:
