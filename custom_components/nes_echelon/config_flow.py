@@ -43,17 +43,8 @@ from .const import (
     MIN_STATUS_INTERVAL,
     MIN_TIMEOUT,
 )
-from .nes_client import (
-    AuthenticationFailed,
-    InvalidKeyFormat,
-    LinkError,
-    MeterIdentity,
-    NesError,
-    NoResponse,
-    UnsupportedMeter,
-    connect,
-    parse_key,
-)
+from .nes_client import MeterIdentity, NesError, connect, error_key, parse_key
+from .nes_client.connection import redact_port
 
 if TYPE_CHECKING:
     # HA >= 2026.10 runs `voluptuous` as probatio (install_as_voluptuous) and types its APIs
@@ -74,46 +65,15 @@ LINK_SELECTOR = SelectSelector(
 )
 
 
-class CannotRead(Exception):
-    """The meter could not be read; `error` is the form's error key."""
-
-    def __init__(self, error: str) -> None:
-        super().__init__(error)
-        self.error = error
-
-
 async def read_meter(port: str, link: str, key_text: str) -> MeterIdentity:
-    """Read the meter's identity and one snapshot, as set-up will; map failures to form errors."""
-    try:
-        key = parse_key(key_text)
-    except InvalidKeyFormat as err:
-        raise CannotRead("invalid_key_format") from err
-    try:
-        client = await connect(port.strip(), link, key)
-    except NesError as err:
-        raise CannotRead(_form_error(err)) from err
+    """Read the meter's identity and one snapshot, as set-up will. Raises NesError."""
+    client = await connect(port.strip(), link, parse_key(key_text))
     try:
         await client.read()
-    except NesError as err:
-        raise CannotRead(_form_error(err)) from err
     finally:
         await client.close()
     assert client.identity is not None
     return client.identity
-
-
-def _form_error(err: NesError) -> str:
-    """The form's error key for a failed read (connect or first snapshot)."""
-    if isinstance(err, AuthenticationFailed):
-        return "invalid_key"
-    if isinstance(err, NoResponse):
-        return "timeout"
-    if isinstance(err, LinkError):
-        return "cannot_connect"
-    if isinstance(err, UnsupportedMeter):
-        return "unsupported_meter"
-    _LOGGER.warning("Reading the meter failed: %s", err)
-    return "unknown"
 
 
 def _connection_schema(defaults: Mapping[str, Any]) -> vol.Schema:
@@ -141,13 +101,10 @@ class NesEchelonConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
         if user_input is not None:
-            try:
-                identity = await read_meter(
-                    user_input[CONF_PORT], user_input[CONF_LINK], user_input[CONF_KEY]
-                )
-            except CannotRead as err:
-                errors["base"] = err.error
-            else:
+            identity = await self._read(
+                user_input[CONF_PORT], user_input[CONF_LINK], user_input[CONF_KEY], errors
+            )
+            if identity is not None:
                 await self.async_set_unique_id(identity.serial_number)
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(
@@ -166,18 +123,11 @@ class NesEchelonConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            try:
-                identity = await read_meter(
-                    user_input[CONF_PORT], user_input[CONF_LINK], user_input[CONF_KEY]
-                )
-            except CannotRead as err:
-                errors["base"] = err.error
-            else:
-                await self.async_set_unique_id(identity.serial_number)
-                self._abort_if_unique_id_mismatch(reason="wrong_meter")
-                return self.async_update_reload_and_abort(
-                    entry, data_updates=_entry_data(user_input)
-                )
+            identity = await self._read(
+                user_input[CONF_PORT], user_input[CONF_LINK], user_input[CONF_KEY], errors
+            )
+            if identity is not None:
+                return await self._update_entry(entry, identity, _entry_data(user_input))
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=_connection_schema(user_input or entry.data),
@@ -193,17 +143,12 @@ class NesEchelonConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            try:
-                identity = await read_meter(
-                    entry.data[CONF_PORT], entry.data[CONF_LINK], user_input[CONF_KEY]
-                )
-            except CannotRead as err:
-                errors["base"] = err.error
-            else:
-                await self.async_set_unique_id(identity.serial_number)
-                self._abort_if_unique_id_mismatch(reason="wrong_meter")
-                return self.async_update_reload_and_abort(
-                    entry, data_updates={CONF_KEY: user_input[CONF_KEY].strip()}
+            identity = await self._read(
+                entry.data[CONF_PORT], entry.data[CONF_LINK], user_input[CONF_KEY], errors
+            )
+            if identity is not None:
+                return await self._update_entry(
+                    entry, identity, {CONF_KEY: user_input[CONF_KEY].strip()}
                 )
         return self.async_show_form(
             step_id="reauth_confirm",
@@ -211,6 +156,28 @@ class NesEchelonConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
             description_placeholders={"title": entry.title},
         )
+
+    async def _read(
+        self, port: str, link: str, key: str, errors: dict[str, str]
+    ) -> MeterIdentity | None:
+        """Every step's check: read the meter as set-up will; on failure, the form's error."""
+        try:
+            return await read_meter(port, link, key)
+        except NesError as err:
+            errors["base"] = error_key(err)
+            _LOGGER.debug("Reading the meter on %s failed: %s", redact_port(port), err)
+        except Exception:
+            _LOGGER.exception("Unexpected error while reading the meter")
+            errors["base"] = "unknown"
+        return None
+
+    async def _update_entry(
+        self, entry: ConfigEntry, identity: MeterIdentity, data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Reconfigure and re-authenticate keep the entry only for the same meter."""
+        await self.async_set_unique_id(identity.serial_number)
+        self._abort_if_unique_id_mismatch(reason="wrong_meter")
+        return self.async_update_reload_and_abort(entry, data_updates=data)
 
 
 class NesEchelonOptionsFlow(OptionsFlowWithReload):

@@ -34,7 +34,6 @@ from .guard import EnergyGuard
 from .nes_client import (
     AuthenticationFailed,
     IntegrityError,
-    LinkError,
     MeterClient,
     MeterIdentity,
     MeterStatus,
@@ -44,6 +43,7 @@ from .nes_client import (
     PortMissing,
     Snapshot,
     connect,
+    error_key,
     parse_key,
 )
 
@@ -171,7 +171,7 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
             await self._close_client()
             raise UpdateFailed(
                 translation_domain=DOMAIN,
-                translation_key=_error_key(err),
+                translation_key=error_key(err),
                 translation_placeholders={"error": str(err)},
             ) from err
 
@@ -327,13 +327,3 @@ def energy_registers(snapshot: Snapshot) -> dict[str, float | None]:
         ):
             values[f"{prefix}reactive_energy_{direction}"] = None if varh is None else varh / 1000
     return values
-
-
-def _error_key(err: NesError) -> str:
-    if isinstance(err, NoResponse):
-        return "timeout"
-    if isinstance(err, LinkError):
-        return "cannot_connect"
-    if isinstance(err, IntegrityError):
-        return "integrity"
-    return "meter_error"

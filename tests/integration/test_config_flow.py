@@ -132,7 +132,8 @@ async def test_user_accepts_hex_key(hass: HomeAssistant, start_meter: StartMeter
 async def test_user_cannot_connect(
     hass: HomeAssistant, start_meter: StartMeter, where: str
 ) -> None:
-    """A port that cannot be opened: cannot_connect, the input is kept, a good port works."""
+    """A port that cannot be opened: cannot_connect (port_missing for a device path that does
+    not exist), the input is kept, a good port works."""
     running = await start_meter()
     bad_port = await closed_tcp_port(start_meter) if where == "tcp" else MISSING_DEVICE
     result = await start_user_flow(hass)
@@ -143,7 +144,7 @@ async def test_user_cannot_connect(
 
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
-    assert result["errors"] == {"base": "cannot_connect"}
+    assert result["errors"] == {"base": "cannot_connect" if where == "tcp" else "port_missing"}
     assert form_defaults(result) == {CONF_PORT: bad_port, CONF_LINK: "mep"}
 
     result = await hass.config_entries.flow.async_configure(result["flow_id"], running.data)
@@ -215,17 +216,20 @@ async def test_user_invalid_key_format(hass: HomeAssistant, meter: RunningMeter,
     ("error", "reason"),
     [
         (UnsupportedMeter("table format 0x00"), "unsupported_meter"),
-        (NesError("something else"), "unknown"),
+        (NesError("something else"), "meter_error"),
+        (RuntimeError("a bug of ours"), "unknown"),
     ],
 )
 async def test_user_connect_errors(
     hass: HomeAssistant,
     meter: RunningMeter,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
     error: Exception,
     reason: str,
 ) -> None:
-    """Errors the simulator cannot produce on demand map to their own form errors."""
+    """Errors the simulator cannot produce on demand map to their own form errors; anything
+    else is "unknown", logged with its traceback."""
 
     async def failing_connect(*args: Any, **kwargs: Any) -> MeterClient:
         raise error
@@ -237,6 +241,8 @@ async def test_user_connect_errors(
 
     assert result["errors"] == {"base": reason}
     assert form_defaults(result) == {CONF_PORT: meter.port, CONF_LINK: "optical"}
+    traced = [r for r in caplog.records if r.exc_info and r.name == config_flow.__name__]
+    assert len(traced) == (reason == "unknown")
 
     monkeypatch.setattr(config_flow, "connect", real_connect)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], meter.data)
@@ -266,9 +272,9 @@ async def test_user_read_fails_after_identify(
     assert result["errors"] == {"base": "timeout"}
     faults.clear()
 
-    # Its answers keep failing their digests: never decoded, an unexpected error.
+    # Its answers keep failing their digests: never decoded, and said so.
     result = await submit(lambda: setattr(faults, "bad_digest", 99))
-    assert result["errors"] == {"base": "unknown"}
+    assert result["errors"] == {"base": "integrity"}
     faults.clear()
 
     # The meter was given a new key between the identification and the reading.

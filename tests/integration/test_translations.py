@@ -35,6 +35,7 @@ from custom_components.nes_echelon.const import (
     LINK_MEP,
     LINK_OPTICAL,
 )
+from custom_components.nes_echelon.nes_client.errors import ERROR_KEYS
 from custom_components.nes_echelon.sensor import SENSORS, TARIFF_SENSOR, tier_sensors
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,18 +48,14 @@ PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 TIER_TRANSLATION_KEYS = {"tier_energy_import", "tier_energy_export"}
 
 # Form errors the config flow can show (config_flow.read_meter).
-FLOW_ERRORS = {
-    "cannot_connect",
-    "timeout",
-    "invalid_key",
-    "invalid_key_format",
-    "unsupported_meter",
-    "unknown",
-}
+# Every failure has one key (nes_client's ERROR_KEYS), shown by the flow's forms and by the
+# entry's errors alike; the forms also have "unknown" for an unexpected exception.
+FAILURE_KEYS = {key for _, key in ERROR_KEYS}
+FLOW_ERRORS = FAILURE_KEYS | {"unknown"}
 # Abort reasons: HA's own for unique id / reauth / reconfigure, and ours for a swapped meter.
 FLOW_ABORTS = {"already_configured", "reauth_successful", "reconfigure_successful", "wrong_meter"}
 # translation_key of the exceptions coordinator.py raises.
-EXCEPTIONS = {"invalid_key", "timeout", "cannot_connect", "integrity", "meter_error", "wrong_meter"}
+EXCEPTIONS = FAILURE_KEYS | {"wrong_meter"}
 # translation_key of the repair issues coordinator.py creates.
 ISSUES = {"port_missing", "clock_drift", "key_expiration"}
 
@@ -257,30 +254,11 @@ def _source_tree(module: str) -> ast.Module:
     return ast.parse((INTEGRATION_DIR / f"{module}.py").read_text(encoding="utf-8"))
 
 
-def _flow_errors_in_source() -> set[str]:
-    """The error keys config_flow.py raises as CannotRead("...")."""
-    return {
-        node.args[0].value
-        for node in ast.walk(_source_tree("config_flow"))
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id == "CannotRead"
-        and node.args
-        and isinstance(node.args[0], ast.Constant)
-    }
-
-
 def _coordinator_keys_in_source() -> tuple[set[str], set[str]]:
     """(exception keys, issue keys) that coordinator.py uses as translation_key."""
     exceptions: set[str] = set()
     issues: set[str] = set()
     for node in ast.walk(_source_tree("coordinator")):
-        if isinstance(node, ast.FunctionDef) and node.name == "_error_key":
-            exceptions |= {
-                ret.value.value
-                for ret in ast.walk(node)
-                if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Constant)
-            }
         if not isinstance(node, ast.Call):
             continue
         for keyword in node.keywords:
@@ -349,9 +327,7 @@ def test_every_tariff_state_is_translated() -> None:
 
 def test_config_flow_strings_exist() -> None:
     config = _translations("en")["config"]
-    errors_in_source = _flow_errors_in_source()
-    assert errors_in_source <= FLOW_ERRORS, "config_flow.py raises an error this test misses"
-    assert missing_keys(config["error"], FLOW_ERRORS | errors_in_source, "config.error") == []
+    assert missing_keys(config["error"], FLOW_ERRORS, "config.error") == []
     assert missing_keys(config["abort"], FLOW_ABORTS, "config.abort") == []
 
     connection_fields = {str(key) for key in _connection_schema({}).schema}

@@ -20,6 +20,7 @@ from .errors import (
     PortMissing,
     PsemError,
     UnsupportedMeter,
+    error_key,
 )
 from .keys import parse_key
 from .model import EnergyRegisters, MeterIdentity, MeterStatus, Snapshot
@@ -44,6 +45,7 @@ __all__ = [
     "UnsupportedMeter",
     "connect",
     "digest",
+    "error_key",
     "make_link",
     "open_stream",
     "parse_key",

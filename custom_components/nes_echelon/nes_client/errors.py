@@ -135,3 +135,23 @@ def error_for_code(code: int, detail: str = "") -> PsemError:
     if cls is None:
         return PsemError(code, detail)
     return cls(None, detail)
+
+
+# What each failure is called where a person reads it: the key of the integration's translated
+# message (config flow errors and entity/set-up errors) and of the command line's text. The first
+# row whose type matches wins, so a subclass comes before its base.
+ERROR_KEYS: tuple[tuple[type[NesError], str], ...] = (
+    (InvalidKeyFormat, "invalid_key_format"),
+    (AuthenticationFailed, "invalid_key"),
+    (PortMissing, "port_missing"),
+    (NoResponse, "timeout"),
+    (LinkError, "cannot_connect"),
+    (IntegrityError, "integrity"),
+    (UnsupportedMeter, "unsupported_meter"),
+    (NesError, "meter_error"),
+)
+
+
+def error_key(err: NesError) -> str:
+    """The key of the message a person sees for this failure (ERROR_KEYS)."""
+    return next(key for error_type, key in ERROR_KEYS if isinstance(err, error_type))
