@@ -16,8 +16,8 @@ from custom_components.nes_echelon.nes_client import (
     make_link,
     open_stream,
 )
-from custom_components.nes_echelon.nes_client.connection import redact_port
 from custom_components.nes_echelon.nes_client.client import MeterClient
+from custom_components.nes_echelon.nes_client.connection import redact_port
 from custom_components.nes_echelon.nes_client.mep import MepLink
 from custom_components.nes_echelon.nes_client.optical import OpticalLink
 from custom_components.nes_echelon.nes_client.simulator import Faults, SimulatedMeter
@@ -32,7 +32,7 @@ LOGGER = "custom_components.nes_echelon.nes_client"
 async def test_missing_device(tmp_path: Path) -> None:
     """A missing path is its own error (the integration raises a repair for it), with every
     serialx release Home Assistant pins (1.7.0 on 2026.5, 1.11.0 on 2026.10, 1.15.1 on 2026.11)."""
-    with pytest.raises(PortMissing, match="cannot open .*ttyUSB9"):
+    with pytest.raises(PortMissing, match=r"cannot open .*ttyUSB9"):
         await open_stream(str(tmp_path / "ttyUSB9"))
 
 

@@ -1,4 +1,4 @@
-"""Command line: read a meter, or run the simulator (see README, "Command line")."""
+"""The `nes-echelon` command, run as `python -m`: read a meter, or run the simulator (README)."""
 
 from __future__ import annotations
 

@@ -31,7 +31,10 @@ from .keys import parse_key
 from .model import MeterIdentity, MeterStatus, Snapshot
 from .simulator import HouseholdProfile, MeterSimulator, SimulatedMeter
 
-PROG = "python -m custom_components.nes_echelon.nes_client"
+# The console command of the pip distribution (`pip install .` of the repository, see
+# pyproject.toml); in a Home Assistant checkout the same code runs as
+# `python -m custom_components.nes_echelon.nes_client`.
+PROG = "nes-echelon"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -252,7 +255,7 @@ class _Line:
             for signum, action in ((signal.SIGUSR1, self.unplug), (signal.SIGUSR2, self.plug)):
                 try:
                     loop.add_signal_handler(signum, later, action)
-                except NotImplementedError, RuntimeError, ValueError:  # pragma: no cover
+                except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover
                     break
                 installed.append(signum)
         try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 import functools
 import logging
+from typing import ParamSpec, TypeVar
 
 from . import psem, tables
 from .errors import (
@@ -45,10 +46,14 @@ BUSY_CODES = frozenset({b"\x06", b"\x07", b"\x08"})
 BUSY_RETRIES = 2
 BUSY_PAUSE = 0.5  # seconds before asking a busy meter again
 
+# Module-level type variables, not PEP 695 brackets: the client runs on Python 3.11 too.
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
-def _typed_errors[**P, R](
+
+def _typed_errors(
     error: type[NesError],
-) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+) -> Callable[[Callable[_P, Awaitable[_R]]], Callable[_P, Awaitable[_R]]]:
     """Only the client's own errors leave it: a decoder's ValueError becomes `error`.
 
     The wire checks and the length checks before each decoder should make this unreachable;
@@ -56,9 +61,9 @@ def _typed_errors[**P, R](
     (which Home Assistant would log with a traceback on every poll).
     """
 
-    def decorate(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    def decorate(method: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
         @functools.wraps(method)
-        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        async def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             try:
                 return await method(*args, **kwargs)
             except NesError:

@@ -21,6 +21,7 @@ An update is then a lookup and two additions.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TypeAlias
 
 DIGEST_SIZE = 8
 
@@ -46,7 +47,7 @@ def _build_tables() -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
 
 _TABLES = _build_tables()
 
-type _Schedule = tuple[tuple[int, bytes], ...]
+_Schedule: TypeAlias = tuple[tuple[int, bytes], ...]
 
 
 @lru_cache(maxsize=8)

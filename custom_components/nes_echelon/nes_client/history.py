@@ -26,7 +26,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from . import tables
 from .client import MeterClient
@@ -60,8 +60,8 @@ _LOGGER = logging.getLogger(__package__)
 
 MULTI_SET_FIRMWARE = tables.FirmwareVersion(3, 50, 0)
 
-type RequestGate = Callable[[], AbstractAsyncContextManager[object]]
-type LayoutSource = Literal["et21", "computed"]
+RequestGate: TypeAlias = Callable[[], AbstractAsyncContextManager[object]]
+LayoutSource: TypeAlias = Literal["et21", "computed"]
 
 
 class NoLoadProfile(UnsupportedMeter):

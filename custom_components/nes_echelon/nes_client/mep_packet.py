@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import hmac
-from typing import Final
+from typing import Final, TypeAlias
 
 from .digest import DIGEST_SIZE, digest
 from .errors import IntegrityError
@@ -46,7 +46,7 @@ class Packet:
 
 ALERT_EVENT: Final = Alert()
 
-type PacketEvent = Alert | Packet
+PacketEvent: TypeAlias = Alert | Packet
 
 
 def _check_key(key: bytes) -> None:

@@ -13,7 +13,7 @@ frame, ACK or NAK, and never takes 0x00 for an ACK.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeAlias
 
 from .crc import crc16_x25
 
@@ -84,7 +84,7 @@ class BadFrame:
 ACK_EVENT: Final = Ack()
 NAK_EVENT: Final = Nak()
 
-type ScanEvent = Ack | Nak | Frame | BadFrame
+ScanEvent: TypeAlias = Ack | Nak | Frame | BadFrame
 
 _SINGLE_BYTE_EVENTS: Final[dict[int, Ack | Nak]] = {ACK: ACK_EVENT, NAK: NAK_EVENT}
 _SIGNIFICANT: Final = frozenset((STP, ACK, NAK))
