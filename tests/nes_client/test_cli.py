@@ -188,7 +188,7 @@ async def test_port_problem(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     missing = str(tmp_path / "ttyUSB-missing")
     assert await run_cli("read", "--port", missing, "--key", WRONG_KEY) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"port problem: cannot open {missing}")
+    assert err.startswith(f"no such port: cannot open {missing}")
 
 
 async def test_integrity_failure(

@@ -31,3 +31,9 @@ def test_no_row_is_hidden_by_an_earlier_one() -> None:
     for index, (error_type, _) in enumerate(ERROR_KEYS):
         earlier = [base for base, _ in ERROR_KEYS[:index]]
         assert not any(issubclass(error_type, base) for base in earlier), error_type
+
+
+def test_the_command_line_has_a_text_for_every_key() -> None:
+    from custom_components.nes_echelon.nes_client.cli import FAILURE_TEXTS
+
+    assert set(FAILURE_TEXTS) == {key for _, key in ERROR_KEYS}

@@ -18,15 +18,7 @@ from typing import Any
 
 from .client import MeterClient
 from .connection import LinkKind, connect
-from .errors import (
-    AuthenticationFailed,
-    IntegrityError,
-    InvalidKeyFormat,
-    LinkError,
-    NesError,
-    NoResponse,
-    UnsupportedMeter,
-)
+from .errors import InvalidKeyFormat, NesError, error_key
 from .keys import parse_key
 from .model import MeterIdentity, MeterStatus, Snapshot
 from .simulator import HouseholdProfile, MeterSimulator, SimulatedMeter
@@ -35,6 +27,18 @@ from .simulator import HouseholdProfile, MeterSimulator, SimulatedMeter
 # pyproject.toml); in a Home Assistant checkout the same code runs as
 # `python -m custom_components.nes_echelon.nes_client`.
 PROG = "nes-echelon"
+
+# What `read` prints for each failure, by the key of the one error table (errors.ERROR_KEYS).
+FAILURE_TEXTS = {
+    "invalid_key_format": "invalid key: {error}",
+    "invalid_key": "authentication failed: check the meter key",
+    "port_missing": "no such port: {error}",
+    "timeout": "no answer from the meter: check the probe's position, the port and --link",
+    "cannot_connect": "port problem: {error}",
+    "integrity": "the meter's answers kept failing their checks: {error}",
+    "unsupported_meter": "unsupported meter: {error}",
+    "meter_error": "meter error: {error}",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,18 +110,8 @@ async def _read(args: argparse.Namespace) -> int:
         assert client.identity is not None
         snapshot = await client.read()
         status = await client.read_status()
-    except AuthenticationFailed:
-        return _fail("authentication failed: check the meter key")
-    except NoResponse:
-        return _fail("no answer from the meter: check the probe's position, the port and --link")
-    except LinkError as err:
-        return _fail(f"port problem: {err}")
-    except IntegrityError as err:
-        return _fail(f"the meter's answers kept failing their checks: {err}")
-    except UnsupportedMeter as err:
-        return _fail(f"unsupported meter: {err}")
     except NesError as err:
-        return _fail(f"meter error: {err}")
+        return _fail(FAILURE_TEXTS[error_key(err)].format(error=err))
     finally:
         if client is not None:
             await client.close()
