@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
+import serialx
 
 from custom_components.nes_echelon.nes_client import (
     LinkError,
@@ -229,3 +230,14 @@ async def test_write_after_the_bridge_dropped_the_connection(socket_enabled: Non
     await stream.close()
     server.close()
     await server.wait_closed()
+
+
+async def test_a_port_that_never_opens_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frozen bridge makes the serial library time out with an empty message."""
+
+    async def never_opens(**kwargs: object) -> None:
+        raise TimeoutError
+
+    monkeypatch.setattr(serialx, "open_serial_connection", never_opens)
+    with pytest.raises(LinkError, match="in time"):
+        await open_stream("rfc2217://192.0.2.7:2217")

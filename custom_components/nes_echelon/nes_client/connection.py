@@ -42,7 +42,9 @@ async def open_stream(port: str) -> tuple[asyncio.StreamReader, asyncio.StreamWr
     except FileNotFoundError as err:
         raise PortMissing(f"cannot open {redact_port(port)}: {err}") from err
     except (OSError, TimeoutError, serialx.SerialException) as err:
-        raise LinkError(f"cannot open {redact_port(port)}: {err}") from err
+        # A timeout (ours, or the library's own for a bridge that never answers) has no text.
+        reason = str(err) or "no answer from the port or bridge in time"
+        raise LinkError(f"cannot open {redact_port(port)}: {reason}") from err
     return reader, writer
 
 

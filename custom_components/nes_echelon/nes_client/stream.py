@@ -14,6 +14,7 @@ _LOGGER = logging.getLogger(__package__)
 
 # Keys of the streams that are open: the port library's own debug log must not show them.
 _SECRETS: Counter[bytes] = Counter()
+IAC = b"\xff"  # telnet's "interpret as command": RFC 2217 sends a data byte 0xFF twice
 
 
 class _RedactSecrets(logging.Filter):
@@ -23,6 +24,10 @@ class _RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if _SECRETS and isinstance(record.args, tuple):
             secrets = list(_SECRETS)
+            # rfc2217 also logs its input as it came off the wire, each 0xFF of the data
+            # doubled: a key with 0xFF bytes (40 hex digits can spell them) is hidden in that
+            # form too, before the plain one (the longer first, so no piece of it is left).
+            secrets[:0] = [secret.replace(IAC, IAC + IAC) for secret in secrets if IAC in secret]
             record.args = tuple(_redact_arg(arg, secrets) for arg in record.args)
         return True
 
