@@ -155,11 +155,21 @@ class _BrokenWriter:
 
 
 class _BrokenReader:
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error or ConnectionResetError("reset by peer")
+
     async def read(self, size: int) -> bytes:
-        raise ConnectionResetError("reset by peer")
+        raise self.error
 
 
-@pytest.mark.parametrize("error", [OSError(5, "I/O error"), RuntimeError("closed loop")])
+class TransportLibraryError(Exception):
+    """Stands for a network transport's own error type (aioesphomeapi's APIConnectionError)."""
+
+
+@pytest.mark.parametrize(
+    "error",
+    [OSError(5, "I/O error"), RuntimeError("closed loop"), TransportLibraryError("gone")],
+)
 async def test_write_failure_is_a_link_error(error: BaseException) -> None:
     stream = ByteStream(asyncio.StreamReader(), _BrokenWriter(error))  # type: ignore[arg-type]
     with pytest.raises(LinkError, match="cannot write"):
@@ -173,6 +183,9 @@ async def test_read_failure_is_a_link_error() -> None:
     loop = asyncio.get_running_loop()
     with pytest.raises(LinkError, match="cannot read"):
         await stream.read_some(loop.time() + 1)
+    library = ByteStream(_BrokenReader(TransportLibraryError("gone")), _BrokenWriter(OSError()))  # type: ignore[arg-type]
+    with pytest.raises(LinkError, match="cannot read"):
+        await library.read_some(loop.time() + 1)
 
 
 async def test_read_timeout_is_not_a_link_error() -> None:

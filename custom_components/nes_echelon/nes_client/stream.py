@@ -96,7 +96,10 @@ class ByteStream:
         try:
             self._writer.write(data)
             await self._writer.drain()
-        except (OSError, RuntimeError) as err:
+        except Exception as err:
+            # OSError and RuntimeError from most transports; a network transport may raise its
+            # own library's errors (serialx 1.7's ESPHome proxy: aioesphomeapi's
+            # APIConnectionError after the device restarted). Any of them is a failed port.
             raise LinkError(f"cannot write to the port: {err}") from err
         self.bytes_sent += len(data)
 
@@ -110,7 +113,7 @@ class ByteStream:
                 data = await self._reader.read(1024)
         except TimeoutError:
             raise  # a subclass of OSError, but a timeout, not a failed port: the caller retries
-        except OSError as err:
+        except Exception as err:  # OSError, or a network transport's own errors (see write)
             raise LinkError(f"cannot read from the port: {err}") from err
         if not data:
             raise LinkError("the port was closed")
@@ -131,5 +134,5 @@ class ByteStream:
         try:
             self._writer.close()
             await asyncio.wait_for(self._writer.wait_closed(), 2)
-        except (OSError, RuntimeError, TimeoutError) as err:  # closing is best effort
+        except Exception as err:  # closing is best effort, whatever the transport raises
             _LOGGER.debug("closing the port: %s", err)
