@@ -652,7 +652,7 @@ class HomeAssistantBench:
         with simulator_process(link, pace=pace) as port:
             entry = await self.add_entry(port, link)
             assert await hass.config_entries.async_setup(entry.entry_id)
-            coordinator = entry.runtime_data
+            coordinator = entry.runtime_data.coordinator
             events = {EVENT_STATE_CHANGED: 0, EVENT_STATE_REPORTED: 0}
 
             def count(event: Any) -> None:
@@ -801,7 +801,7 @@ async def print_setup(bench: HomeAssistantBench, polls: dict[str, float], import
         " states; first = the first set-up in this process, plus the import of the"
         f" integration's modules measured in a fresh process ({modules * 1000:.0f} ms with the"
         f" recorder loaded, as in any usual Home Assistant; {without_recorder * 1000:.0f} ms"
-        " without: history.py imports it); again ="
+        " without: the history package imports it); again ="
         " a second entry, modules loaded. refresh = the coordinator's first refresh (connect:"
         " session, identity, layout; first poll; status read); HA = the rest (platforms,"
         " registries, first state writes). - poll = states minus one regular poll's median"

@@ -9,8 +9,9 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN
-from .coordinator import NesEchelonConfigEntry, NesEchelonCoordinator, energy_store
-from .history import HistoryBackfill
+from .coordinator import NesEchelonCoordinator, energy_store
+from .history import HistoryBackfill, history_store
+from .runtime import NesEchelonConfigEntry, NesEchelonData
 from .services import async_setup_services
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
@@ -25,15 +26,15 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: NesEchelonConfigEntry) -> bool:
     """Connect to the meter, read it once, then create its entities."""
+    # The coordinator closes the port on unload itself (its async_shutdown).
     coordinator = NesEchelonCoordinator(hass, entry)
-    entry.async_on_unload(coordinator.async_close)
     await first_refresh(coordinator)
-    entry.runtime_data = coordinator
+    history = HistoryBackfill(hass, coordinator)
+    entry.runtime_data = NesEchelonData(coordinator, history)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # After the entities exist: fill gaps in their statistics from the meter's load profile.
-    coordinator.history = HistoryBackfill(hass, entry, coordinator)
-    entry.async_on_unload(coordinator.history.async_stop)
-    await coordinator.history.async_start()
+    entry.async_on_unload(history.async_stop)
+    await history.async_start()
     return True
 
 
@@ -62,5 +63,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: NesEchelonConfigEntry) 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: NesEchelonConfigEntry) -> None:
-    """Forget what was kept for the entry: the last published energy values."""
+    """Forget what was kept for the entry: the last published energy values, and the history's
+    last read and pending jobs."""
     await energy_store(hass, entry.entry_id).async_remove()
+    await history_store(hass, entry.entry_id).async_remove()

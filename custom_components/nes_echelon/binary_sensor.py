@@ -13,8 +13,8 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import NesEchelonConfigEntry
 from .entity import NesEchelonEntity
+from .runtime import NesEchelonConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -95,7 +95,7 @@ async def async_setup_entry(
     entry: NesEchelonConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     assert coordinator.identity is not None
     phases = coordinator.identity.phases
     async_add_entities(

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
 import re
-from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
@@ -47,9 +46,6 @@ from .nes_client import (
     parse_key,
 )
 
-if TYPE_CHECKING:
-    from .history import HistoryBackfill
-
 _LOGGER = logging.getLogger(__name__)
 
 CLOCK_DRIFT_LIMIT = 300  # seconds; a few minutes skews tariffs and the load profile
@@ -57,8 +53,6 @@ ENERGY_STORE_VERSION = 1
 ENERGY_SAVE_DELAY = 300  # seconds; and at once when the entry unloads
 _TIER_ENERGY = re.compile(r"tier_\d+_energy_(import|export)")  # entity keys (sensor.py)
 _PER_PHASE_POWER = re.compile(r"power_(import|export)_l\d")
-
-type NesEchelonConfigEntry = ConfigEntry[NesEchelonCoordinator]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +71,9 @@ class MeterData:
 class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
     """Owns the meter connection; entities only ever see verified, guarded values."""
 
-    config_entry: NesEchelonConfigEntry
+    config_entry: ConfigEntry
 
-    def __init__(self, hass: HomeAssistant, entry: NesEchelonConfigEntry) -> None:
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
         scan = entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
         super().__init__(
             hass,
@@ -100,7 +94,6 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
         self._status_read: float | None = None
         self._clock_drift: float | None = None
         self._status_interval = entry.options.get(CONF_STATUS_INTERVAL, DEFAULT_STATUS_INTERVAL)
-        self.history: HistoryBackfill | None = None  # history.py: gaps from the load profile
         self._poll: PollOptions | None = None
 
     async def _async_setup(self) -> None:
@@ -281,7 +274,7 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
 
     @property
     def client(self) -> MeterClient | None:
-        """The open client, if any (history.py reads the load profile through it)."""
+        """The open client, if any (history/ reads the load profile through it)."""
         return self._client
 
     @asynccontextmanager
@@ -291,7 +284,10 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
             yield self._client
 
     async def async_close(self) -> None:
-        """Close the port once no poll uses it; the next poll opens it again."""
+        """Close the port once no poll uses it; the next poll opens it again.
+
+        On unload it runs once, from async_shutdown (DataUpdateCoordinator registers that
+        with the entry itself)."""
         async with self._lock:
             await self._close_client()
         if self.guard.published():

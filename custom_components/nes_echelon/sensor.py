@@ -28,10 +28,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .coordinator import MeterData, NesEchelonConfigEntry, NesEchelonCoordinator
+from .coordinator import MeterData, NesEchelonCoordinator
 from .entity import NesEchelonEntity
 from .nes_client import MeterIdentity
 from .nes_client.tables import PRESENT_SLOTS, slot_available
+from .runtime import NesEchelonConfigEntry
 
 PARALLEL_UPDATES = 0  # the coordinator does all I/O
 
@@ -314,7 +315,7 @@ async def async_setup_entry(
     entry: NesEchelonConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     identity = coordinator.identity
     assert identity is not None
     descriptions = [d for d in SENSORS if d.exists_fn(identity)]

@@ -16,6 +16,8 @@ else:
     import voluptuous as vol
 
 from .const import DOMAIN
+from .history import async_import_history
+from .runtime import NesEchelonData
 
 SERVICE_IMPORT_HISTORY = "import_history"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
@@ -44,14 +46,14 @@ def async_setup_services(hass: HomeAssistant) -> None:
                 translation_key="entry_not_found",
                 translation_placeholders={"entry_id": entry_id},
             )
-        history = entry.runtime_data.history if entry.state is ConfigEntryState.LOADED else None
-        if history is None:
+        if entry.state is not ConfigEntryState.LOADED:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="entry_not_loaded",
                 translation_placeholders={"title": entry.title},
             )
-        await history.async_request_import(call.data[ATTR_START], call.data[ATTR_END])
+        data: NesEchelonData = entry.runtime_data
+        await async_import_history(data.history, call.data[ATTR_START], call.data[ATTR_END])
 
     hass.services.async_register(
         DOMAIN, SERVICE_IMPORT_HISTORY, import_history, schema=IMPORT_HISTORY_SCHEMA

@@ -237,7 +237,7 @@ async def test_unreadable_meter_clock(
     entry = make_entry(hass, meter)
     await setup_entry(hass, entry)
 
-    assert entry.runtime_data.data.status.clock is None
+    assert entry.runtime_data.coordinator.data.status.clock is None
     assert state_of(hass, entity_registry, "clock_drift") == "unknown"
     assert issue_registry.async_get_issue(DOMAIN, f"clock_drift_{entry.entry_id}") is None
     assert state_of_alarm(hass, entity_registry, "power_failure") == STATE_OFF

@@ -317,7 +317,7 @@ async def test_reconfigure_moves_to_another_port(
     new = await start_meter(meter, link="mep", via="pty")
     entry = make_entry(hass, old)
     await setup_entry(hass, entry)
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
 
     result = await entry.start_reconfigure_flow(hass)
     assert result["type"] is FlowResultType.FORM
@@ -333,7 +333,7 @@ async def test_reconfigure_moves_to_another_port(
     assert result["reason"] == "reconfigure_successful"
     assert dict(entry.data) == {CONF_PORT: new.port, CONF_LINK: "mep", CONF_KEY: new.key}
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data is not coordinator  # reloaded
+    assert entry.runtime_data.coordinator is not coordinator  # reloaded
     assert old.sim.connections == 1  # and not back on the old port
     assert hass.states.get("sensor.nes_83331_3i_energy_import").state == "33821.691"
 
@@ -466,7 +466,7 @@ async def test_options(hass: HomeAssistant, meter: RunningMeter) -> None:
     """Saved options reload the entry; the coordinator polls at the new interval."""
     entry = make_entry(hass, meter)
     await setup_entry(hass, entry)
-    assert entry.runtime_data.update_interval == timedelta(seconds=10)
+    assert entry.runtime_data.coordinator.update_interval == timedelta(seconds=10)
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM
@@ -483,7 +483,7 @@ async def test_options(hass: HomeAssistant, meter: RunningMeter) -> None:
     assert entry.options == {CONF_SCAN_INTERVAL: 30, CONF_STATUS_INTERVAL: 600, CONF_TIMEOUT: 1.5}
     assert entry.state is ConfigEntryState.LOADED
     assert meter.sim.connections == 2  # reloaded
-    assert entry.runtime_data.update_interval == timedelta(seconds=30)
+    assert entry.runtime_data.coordinator.update_interval == timedelta(seconds=30)
 
     # Opened again, the form suggests what is saved.
     result = await hass.config_entries.options.async_init(entry.entry_id)
@@ -497,7 +497,7 @@ async def test_options(hass: HomeAssistant, meter: RunningMeter) -> None:
     )
     await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.options == {CONF_SCAN_INTERVAL: 5, CONF_STATUS_INTERVAL: 60}
-    assert entry.runtime_data.update_interval == timedelta(seconds=5)
+    assert entry.runtime_data.coordinator.update_interval == timedelta(seconds=5)
 
 
 @pytest.mark.parametrize(

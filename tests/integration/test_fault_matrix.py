@@ -241,7 +241,7 @@ async def test_a_passing_fault_is_absorbed(
     running.meter.advance(60)
     await poll(hass)
 
-    assert entry.runtime_data.last_update_success
+    assert entry.runtime_data.coordinator.last_update_success
     assert hass.states.get(ENERGY_IMPORT).state == expected_import(running.meter)
     faults = running.sim.faults
     assert all(getattr(faults, name) == 0 for name in faults.names())  # it did fire
@@ -270,8 +270,8 @@ async def test_alerts_between_polls_are_skipped(
     await poll(hass)
     await poll(hass)
 
-    assert entry.runtime_data.last_update_success
-    assert entry.runtime_data._client.link.alerts_seen >= 1
+    assert entry.runtime_data.coordinator.last_update_success
+    assert entry.runtime_data.coordinator._client.link.alerts_seen >= 1
     assert hass.states.get(ENERGY_IMPORT).state == expected_import(running.meter)
     logged = log.since_mark()
     assert logged == []
@@ -323,7 +323,7 @@ async def test_a_lasting_fault_is_logged_once_and_recovers(
     """Every answer spoilt: unavailable, one log line for all the failed polls, one when back,
     and values again at the first poll after the fault clears."""
     running, entry = await loaded(hass, start_meter, link)
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     log = Log(caplog)
     log.since_mark()
 
@@ -456,7 +456,7 @@ async def test_port_unplugged_and_back(
     plug(by_id, first)
     entry = make_entry(hass, first, port=str(by_id), options={"timeout": 0.1})
     await setup_entry(hass, entry)
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     issue_id = f"port_missing_{entry.entry_id}"
     log = Log(caplog)
     log.since_mark()
@@ -466,7 +466,7 @@ async def test_port_unplugged_and_back(
     for _ in range(FAILING_POLLS):
         await poll(hass)
     assert hass.states.get(ENERGY_IMPORT).state == STATE_UNAVAILABLE
-    assert coordinator.last_exception.translation_key == "cannot_connect"
+    assert coordinator.last_exception.translation_key == "port_missing"
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_key == "port_missing"
@@ -486,7 +486,7 @@ async def test_port_unplugged_and_back(
         "port disappears (USB unplug) and comes back",
         "optical",
         shown=f"{STATE_UNAVAILABLE} / {STATE_UNAVAILABLE}",
-        poll="fails: cannot_connect; repair issue port_missing while the path is gone",
+        poll="fails: port_missing; repair issue port_missing while the path is gone",
         logged=describe(during),
         recovery=f"next poll after replug, repair cleared; {describe(back)}",
     )
@@ -520,7 +520,7 @@ async def test_port_held_by_another_process(
     await poll(hass, 60)  # the set-up retry
     assert entry.state is ConfigEntryState.LOADED
     assert hass.states.get(ENERGY_IMPORT).state == expected_import(meter)
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     with pytest.raises(BlockingIOError):  # ours now: a second reader would corrupt both
         lock(by_id)
     log.since_mark()

@@ -34,7 +34,7 @@ async def test_setup_and_unload(hass: HomeAssistant, meter: RunningMeter) -> Non
     await setup_entry(hass, entry)
 
     assert entry.state is ConfigEntryState.LOADED
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     assert coordinator.identity is not None
     assert coordinator.identity.serial_number == meter.meter.serial_number
     assert hass.states.get(ENERGY_IMPORT).state == "33821.691"
@@ -58,13 +58,13 @@ async def test_reload(hass: HomeAssistant, meter: RunningMeter) -> None:
     """A reload closes the port and opens it again."""
     entry = make_entry(hass, meter)
     await setup_entry(hass, entry)
-    first = entry.runtime_data
+    first = entry.runtime_data.coordinator
 
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
 
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data is not first
+    assert entry.runtime_data.coordinator is not first
     assert meter.sim.connections == 2
     assert hass.states.get(ENERGY_IMPORT).state == "33821.691"
 
@@ -279,7 +279,7 @@ async def test_poll_errors_are_translated(
     """Each kind of failed poll names its cause; the next good poll recovers."""
     entry = make_entry(hass, meter, options={"timeout": 0.1})
     await setup_entry(hass, entry)
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
 
     async def failed_with(translation_key: str) -> None:
         await tick(hass, freezer)
@@ -337,14 +337,14 @@ async def test_failed_status_read_keeps_the_poll(
     await setup_entry(hass, entry)  # the first status read fails: nothing known yet
 
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data.data.status is None
+    assert entry.runtime_data.coordinator.data.status is None
     assert hass.states.get(ENERGY_IMPORT).state == "33821.691"
     assert hass.states.get("sensor.nes_83331_3i_tariff_in_force").state == "unknown"
     assert hass.states.get("binary_sensor.nes_83331_3i_power_failure").state == "unknown"
 
     failing = False
     await tick(hass, freezer)  # read again at the next poll, as none succeeded yet
-    status = entry.runtime_data.data.status
+    status = entry.runtime_data.coordinator.data.status
     assert status is not None
     assert hass.states.get("sensor.nes_83331_3i_tariff_in_force").state == "tier_1"
     assert hass.states.get("binary_sensor.nes_83331_3i_power_failure").state == "off"
@@ -352,8 +352,8 @@ async def test_failed_status_read_keeps_the_poll(
     failing = True
     meter.meter.current_tier = 2
     await tick(hass, freezer, 61)  # due again, and failing: the last status stays
-    assert entry.runtime_data.last_update_success
-    assert entry.runtime_data.data.status == status
+    assert entry.runtime_data.coordinator.last_update_success
+    assert entry.runtime_data.coordinator.data.status == status
     assert hass.states.get("sensor.nes_83331_3i_tariff_in_force").state == "tier_1"
 
     failing = False

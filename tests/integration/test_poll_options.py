@@ -13,7 +13,7 @@ from .conftest import StartMeter, enable_all_entities, entity_id_of, make_entry,
 
 
 def options_in_use(entry: object) -> PollOptions:
-    client = entry.runtime_data.client  # type: ignore[attr-defined]
+    client = entry.runtime_data.coordinator.client  # type: ignore[attr-defined]
     assert client is not None
     options: PollOptions = client.options
     return options
@@ -27,8 +27,8 @@ async def test_default_entities(hass: HomeAssistant, start_meter: StartMeter) ->
     assert options_in_use(entry) == PollOptions()  # the first poll reads everything
     await poll(hass)
     assert options_in_use(entry) == PollOptions(tiers=True, per_phase=False)
-    assert entry.runtime_data.data.snapshot.present.power_import_l1 is None
-    assert entry.runtime_data.data.snapshot.present.power_import == 1070.0
+    assert entry.runtime_data.coordinator.data.snapshot.present.power_import_l1 is None
+    assert entry.runtime_data.coordinator.data.snapshot.present.power_import == 1070.0
 
 
 async def test_every_entity_enabled(
@@ -57,7 +57,7 @@ async def test_one_tier_in_use(hass: HomeAssistant, start_meter: StartMeter) -> 
     await setup_entry(hass, entry)
     await poll(hass)
     assert options_in_use(entry) == PollOptions(tiers=False, per_phase=False)
-    assert entry.runtime_data.data.snapshot.tiers == ()
+    assert entry.runtime_data.coordinator.data.snapshot.tiers == ()
 
 
 async def test_rarely_changing_states_are_written_on_change(

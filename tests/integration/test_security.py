@@ -58,7 +58,7 @@ async def test_the_key_is_never_shown(
     entry = make_entry(hass, running, options={"timeout": 0.2})
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.LOADED
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
 
     # Polls, a dropped line or a meter reboot (the password sent again), a corrupt answer.
     await poll(hass)

@@ -220,7 +220,7 @@ async def test_three_phase_meter(
     assert state_of(hass, entity_registry, "energy_import") == "33821.691"
     assert state_of(hass, entity_registry, "tier") == "tier_1"
     read_at = datetime.fromisoformat(state_of(hass, entity_registry, "last_read"))
-    assert read_at == entry.runtime_data.data.read_at.replace(microsecond=0)
+    assert read_at == entry.runtime_data.coordinator.data.read_at.replace(microsecond=0)
     # Tiers 3 and 4 have never been in force: their registers truly read 0.
     assert state_of(hass, entity_registry, "tier_3_energy_import") == "0.0"
 
@@ -256,7 +256,7 @@ async def test_single_phase_meter(
     entry = make_entry(hass, running)
     await setup_entry(hass, entry)
 
-    assert entry.runtime_data.identity.phases == 1
+    assert entry.runtime_data.coordinator.identity.phases == 1
     assert_entities(hass, entity_registry, entry, SINGLE_PHASE)
     assert not any(key.endswith(("_l2", "_l3")) for key in entry_keys(entity_registry, entry))
     assert_values(hass, entity_registry, running.meter)
@@ -414,12 +414,12 @@ async def test_corrupt_answers_are_never_published(
     setattr(running.sim.faults, fault, 1)  # one corrupt answer: retried, poll succeeds
     await poll(hass)
     assert getattr(running.sim.faults, fault) == 0  # it did fire
-    assert entry.runtime_data.last_update_success
+    assert entry.runtime_data.coordinator.last_update_success
     assert_values(hass, entity_registry, running.meter)
 
     setattr(running.sim.faults, fault, 99)  # nothing but corrupt answers: the poll fails
     await poll(hass)
-    assert not entry.runtime_data.last_update_success
+    assert not entry.runtime_data.coordinator.last_update_success
     assert state_of(hass, entity_registry, "energy_import") == STATE_UNAVAILABLE
 
     running.sim.faults.clear()
@@ -552,12 +552,12 @@ async def test_last_read_moves_with_each_poll(
 ) -> None:
     entry = make_entry(hass, meter)
     await setup_entry(hass, entry)
-    first = entry.runtime_data.data.read_at
+    first = entry.runtime_data.coordinator.data.read_at
 
     await poll(hass)
 
-    assert entry.runtime_data.data.read_at > first
-    assert entry.runtime_data.data.read_at - first < timedelta(seconds=5)  # real time
+    assert entry.runtime_data.coordinator.data.read_at > first
+    assert entry.runtime_data.coordinator.data.read_at - first < timedelta(seconds=5)  # real time
 
 
 @pytest.mark.freeze_time(tick=True)
@@ -574,23 +574,23 @@ async def test_firmware_upgrade_adds_entities(
     entry = make_entry(hass, running, options={"status_interval": 60})
     await setup_entry(hass, entry)
     assert "power_import_l1" not in entry_keys(entity_registry, entry)
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
 
     meter.firmware = FirmwareVersion(3, 80, 5)
     meter.alarms = replace(meter.alarms, dimension_change=True)
     await tick(hass, freezer, 61)  # the status read sees the flag and identifies again
     await hass.async_block_till_done(wait_background_tasks=True)
 
-    assert entry.runtime_data is not coordinator  # reloaded
-    assert entry.runtime_data.identity.firmware == FirmwareVersion(3, 80, 5)
+    assert entry.runtime_data.coordinator is not coordinator  # reloaded
+    assert entry.runtime_data.coordinator.identity.firmware == FirmwareVersion(3, 80, 5)
     assert {"power_import_l1", "power_export_l3"} <= entry_keys(entity_registry, entry)
     (device,) = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
     assert device.sw_version == "3.80.05"
 
     # The flag stays up on this meter; with nothing changed, no reload loop.
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     await tick(hass, freezer, 61)
-    assert entry.runtime_data is coordinator
+    assert entry.runtime_data.coordinator is coordinator
     assert coordinator.last_update_success
 
 

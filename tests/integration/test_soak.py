@@ -189,7 +189,7 @@ async def _soak(
         options={"timeout": 0.1, "scan_interval": 3600, "status_interval": STATUS_EVERY},
     )
     await setup_entry(hass, entry)
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     faults = [name for name, links in FAULTS if link in links]
     figures = Figures(link=link)
 

@@ -32,8 +32,9 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     do_adhoc_statistics,
 )
 
-from custom_components.nes_echelon import history
 from custom_components.nes_echelon.coordinator import NesEchelonCoordinator
+from custom_components.nes_echelon.history import backfill as backfill_module, meter as meter_module
+from custom_components.nes_echelon.history.backfill import HistoryBackfill
 from custom_components.nes_echelon.nes_client import mep
 from custom_components.nes_echelon.nes_client.simulator import SimulatedMeter
 from custom_components.nes_echelon.nes_client.simulator.load_profile import (
@@ -60,9 +61,9 @@ def auto_enable_custom_integrations(
 def fast_history(monkeypatch: pytest.MonkeyPatch) -> None:
     """No pause between history requests; polls here are 30 minutes apart, so only a longer
     silence is a gap (in use: 5 minutes, polls every 10 s)."""
-    monkeypatch.setattr(history, "REQUEST_SPACING", 0.0)
+    monkeypatch.setattr(meter_module, "REQUEST_SPACING", 0.0)
     monkeypatch.setattr(mep, "MIN_REQUEST_SPACING", 0.0)  # the meter's 100 ms: not needed here
-    monkeypatch.setattr(history, "GAP_MIN", timedelta(minutes=45))
+    monkeypatch.setattr(backfill_module, "GAP_MIN", timedelta(minutes=45))
 
 
 @pytest.fixture(autouse=True)
@@ -166,8 +167,14 @@ class Timeline:
     @property
     def coordinator(self) -> NesEchelonCoordinator:
         assert self.entry is not None
-        coordinator: NesEchelonCoordinator = self.entry.runtime_data
+        coordinator: NesEchelonCoordinator = self.entry.runtime_data.coordinator
         return coordinator
+
+    @property
+    def backfill(self) -> HistoryBackfill:
+        assert self.entry is not None
+        history: HistoryBackfill = self.entry.runtime_data.history
+        return history
 
     async def run(self, hours: float) -> None:
         for _ in range(round(hours * 2)):

@@ -4,6 +4,7 @@ nothing, and refuses what it cannot do with a translated error. Also the diagnos
 from __future__ import annotations
 
 from datetime import timedelta
+import logging
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -13,15 +14,17 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.nes_echelon import history
 from custom_components.nes_echelon.const import DOMAIN
 from custom_components.nes_echelon.diagnostics import async_get_config_entry_diagnostics
+from custom_components.nes_echelon.history import backfill as backfill_module
+from custom_components.nes_echelon.nes_client import IntegrityError
+from custom_components.nes_echelon.nes_client.history import LoadProfileReader, NoLoadProfile
 from custom_components.nes_echelon.nes_client.simulator import SimulatedMeter
 from custom_components.nes_echelon.nes_client.simulator.load_profile import ProfileSetConfig
 
 from ..conftest import StartMeter, make_entry, setup_entry
 from .conftest import MakeTimeline, Timeline, varying
-from .test_gaps import assert_continuous, assert_true, hours, utc
+from .test_gaps import LOGGER, assert_continuous, assert_true, hours, utc
 
 
 async def import_history(hass: HomeAssistant, timeline: Timeline, **data: Any) -> None:
@@ -40,7 +43,7 @@ async def import_history(hass: HomeAssistant, timeline: Timeline, **data: Any) -
 async def test_import_fills_the_period_and_twice_changes_nothing(
     hass: HomeAssistant, make_timeline: MakeTimeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(history, "GAP_MIN", timedelta(days=1))  # no automatic filling here
+    monkeypatch.setattr(backfill_module, "GAP_MIN", timedelta(days=1))  # no automatic filling here
     timeline = await make_timeline(loads=varying, history_hours=2)
     await timeline.run(1)  # to 21:00
     await timeline.link_down()
@@ -178,3 +181,77 @@ async def test_diagnostics_show_the_profile(
         "energy_export",
         "tier_1_energy_import",
     ]
+
+
+@pytest.mark.freeze_time("2026-03-10 19:59:50+00:00", tick=True)
+async def test_a_daily_profile_is_named_in_hours(
+    hass: HomeAssistant, make_timeline: MakeTimeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A profile of daily readings (BT61's interval 84) cannot fill hours; the warning and the
+    action's error say "24 h" (they used to say "84 min")."""
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    daily = ProfileSetConfig(interval_time=84, blocks=30, intervals_per_block=1)
+    timeline = await make_timeline((daily,), history_hours=1)
+    (warning,) = [r.getMessage() for r in caplog.records if "logs no import" in r.getMessage()]
+    assert "(set 1: 24 h, import Wh, export Wh)" in warning
+    refusal = await expect_refusal(
+        hass,
+        timeline,
+        "history_no_energy_channel",
+        start="2026-03-10T19:00:00+00:00",
+        end="2026-03-10T19:30:00+00:00",
+    )
+    assert refusal.translation_placeholders == {"sources": "set 1: 24 h, import Wh, export Wh"}
+    assert "84 min" not in str(refusal)
+    assert timeline.entry is not None
+    diagnostics = await async_get_config_entry_diagnostics(hass, timeline.entry)
+    assert diagnostics["load_profile"]["sets"][0]["interval_minutes"] == 24 * 60
+
+
+@pytest.mark.freeze_time("2026-03-10 19:59:50+00:00", tick=True)
+async def test_imports_with_nothing_to_write(
+    hass: HomeAssistant, make_timeline: MakeTimeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A period within one hour (no hour ends in it), and one before the entities had
+    statistics (nothing to continue from): accepted, and nothing changes."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    timeline = await make_timeline(loads=varying, history_hours=3)
+    await timeline.run(1.5)  # to 21:30; statistics from 20:00
+    before = await timeline.rows()
+    await import_history(
+        hass, timeline, start="2026-03-10T20:10:00+00:00", end="2026-03-10T20:40:00+00:00"
+    )
+    await import_history(
+        hass, timeline, start="2026-03-10T17:00:00+00:00", end="2026-03-10T19:00:00+00:00"
+    )
+    assert timeline.backfill.jobs == []
+    assert await timeline.rows() == before
+    (message,) = [r.getMessage() for r in caplog.records if "no energy entity" in r.getMessage()]
+    assert "history from 2026-03-10 10:00 to 2026-03-10 12:00" in message  # US/Pacific
+
+
+@pytest.mark.freeze_time("2026-03-10 19:59:50+00:00", tick=True)
+async def test_import_when_the_meter_refuses_its_profile(
+    hass: HomeAssistant, make_timeline: MakeTimeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The profile was there at start-up; now the meter says it keeps none (the grid company
+    reconfigured it), or its answer is corrupted: a refusal, and "not now"."""
+    timeline = await make_timeline(history_hours=2)
+    start, end = "2026-03-10T18:00:00+00:00", "2026-03-10T19:00:00+00:00"
+
+    async def gone(_: LoadProfileReader) -> None:
+        raise NoLoadProfile("no load profile configured")
+
+    monkeypatch.setattr(LoadProfileReader, "configuration", gone)
+    refusal = await expect_refusal(hass, timeline, "history_no_profile", start=start, end=end)
+    assert refusal.translation_placeholders == {"error": "no load profile configured"}
+
+    async def corrupted(_: LoadProfileReader) -> None:
+        raise IntegrityError("a corrupted reply")
+
+    monkeypatch.setattr(LoadProfileReader, "configuration", corrupted)
+    refusal = await expect_refusal(
+        hass, timeline, "history_unavailable", HomeAssistantError, start=start, end=end
+    )
+    assert refusal.translation_placeholders == {"error": "a corrupted reply"}
+    assert not isinstance(refusal, ServiceValidationError)

@@ -11,7 +11,8 @@ from homeassistant.core import HomeAssistant
 import pytest
 
 from custom_components.nes_echelon.diagnostics import async_get_config_entry_diagnostics
-from custom_components.nes_echelon.nes_client import IntegrityError
+from custom_components.nes_echelon.nes_client import IntegrityError, client
+from custom_components.nes_echelon.nes_client.errors import DeviceBusy
 from custom_components.nes_echelon.nes_client.history import LoadProfileReader
 from custom_components.nes_echelon.nes_client.simulator import mep_port, optical_port, service
 from custom_components.nes_echelon.nes_client.simulator.load_profile import ProfileSetConfig
@@ -49,8 +50,7 @@ async def test_read_failures_are_retried_then_given_up(
     monkeypatch.setattr(LoadProfileReader, "read", broken)
     await timeline.link_back()
     await timeline.run(0.5)  # the job's first try
-    backfill = timeline.coordinator.history
-    assert backfill is not None
+    backfill = timeline.backfill
     assert len(backfill.jobs) == 1
     assert backfill.jobs[0].failures == 1
     await timeline.run(1)  # two more polls, two more tries
@@ -150,3 +150,76 @@ async def test_import_keeps_recorded_hours_where_the_profile_is_flagged(
     (message,) = messages(caplog, "history from the meter")
     assert "(power failure)" in message
     assert "2, 2 hour row(s)" in message
+
+
+@pytest.mark.freeze_time("2026-03-10 19:59:50+00:00", tick=True)
+@pytest.mark.parametrize("answer", [b"\x06", b"\x07"], ids=["busy", "data not ready"])
+async def test_a_busy_meter_at_start_up_is_asked_again(
+    make_timeline: MakeTimeline,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    answer: bytes,
+) -> None:
+    """The grid company reads the meter while Home Assistant starts: the first profile read is
+    answered "busy" (or "data not ready") even after the client asked again. That is "later",
+    not "never": the next poll asks again, and gaps are filled as usual."""
+    monkeypatch.setattr(client, "BUSY_PAUSE", 0.0)
+    original = service.serve_read
+    busy = True
+
+    def serve_read(meter: Any, request: bytes, **kwargs: Any) -> bytes:
+        if busy and int.from_bytes(request[1:3], "big") == BT61:
+            return answer
+        return original(meter, request, **kwargs)
+
+    monkeypatch.setattr(mep_port, "serve_read", serve_read)
+    monkeypatch.setattr(optical_port, "serve_read", serve_read)
+    timeline = await make_timeline(loads=varying, history_hours=1)
+    profile = timeline.backfill.profile
+    assert profile.probed is False
+    assert profile.problem is None
+    await timeline.run(0.5)  # still busy at the next poll
+    assert profile.probed is False
+    assert profile.problem is None
+    busy = False
+    await timeline.run(0.5)  # to 21:00
+    assert profile.probed is True
+    assert profile.problem is None
+    assert profile.configuration is not None
+    assert not messages(caplog, "no history from the meter")
+    await timeline.link_down()
+    await timeline.run(2)  # to 23:00
+    await timeline.link_back()
+    await timeline.run(1)
+    rows = await timeline.rows()
+    assert_true(timeline, rows, hours(utc("2026-03-10T20:00"), utc("2026-03-10T22:00")))
+    assert_continuous(rows)
+
+
+@pytest.mark.freeze_time("2026-03-10 19:59:50+00:00", tick=True)
+async def test_a_busy_meter_does_not_use_up_a_jobs_tries(
+    make_timeline: MakeTimeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Busy for longer than three polls (a long read by the grid company): the job waits, it
+    is not given up as a failing one."""
+    timeline = await make_timeline(history_hours=1)
+    await timeline.run(1)
+    await timeline.link_down()
+    await timeline.run(2)
+    read = LoadProfileReader.read
+
+    async def busy(*_: Any, **__: Any) -> None:
+        raise DeviceBusy
+        yield  # an async generator
+
+    monkeypatch.setattr(LoadProfileReader, "read", busy)
+    await timeline.link_back()
+    await timeline.run(2)  # four polls, four tries
+    backfill = timeline.backfill
+    assert len(backfill.jobs) == 1
+    assert backfill.jobs[0].failures == 0
+    monkeypatch.setattr(LoadProfileReader, "read", read)
+    await timeline.run(0.5)
+    assert backfill.jobs == []
+    rows = await timeline.rows()
+    assert_true(timeline, rows, hours(utc("2026-03-10T21:00"), utc("2026-03-10T22:00")))

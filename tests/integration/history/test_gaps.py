@@ -8,17 +8,20 @@ compares the hourly rows with the meter's true consumption, to the Wh.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from itertools import pairwise
 import logging
 from typing import Any
 
+from homeassistant.components.recorder.statistics import get_metadata
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 import pytest
 
 from custom_components.nes_echelon.const import DOMAIN
 from custom_components.nes_echelon.nes_client.simulator.load_profile import ProfileSetConfig
 
+from ..conftest import SERIAL
 from .conftest import HOUR, MakeTimeline, Timeline, varying
 
 type Rows = dict[datetime, dict[str, Any]]
@@ -240,10 +243,14 @@ async def test_restart_remembers_the_last_read(
 
 @pytest.mark.freeze_time("2026-03-10 19:59:50+00:00", tick=True)
 async def test_profile_that_does_not_reach_back(
-    hass: HomeAssistant, make_timeline: MakeTimeline, issue_registry: ir.IssueRegistry
+    hass: HomeAssistant,
+    make_timeline: MakeTimeline,
+    issue_registry: ir.IssueRegistry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A profile of 2 blocks x 2 hours: of a 6-hour gap only the last hours can be filled; a
-    repair issue says so, and the rest stays as recorded (the sum still never runs back)."""
+    """A profile of 2 blocks x 2 hours: of a 6-hour gap only the last hours can be filled; the
+    log says so (not a repair: there is nothing the user could do), and the rest stays as
+    recorded (the sum still never runs back)."""
     config = ProfileSetConfig(blocks=2, intervals_per_block=8)
     timeline = await make_timeline((config,), loads=varying, history_hours=1)
     await timeline.run(1)  # to 21:00
@@ -251,12 +258,15 @@ async def test_profile_that_does_not_reach_back(
     await timeline.run(6)  # to 03:00
     await timeline.link_back()
     await timeline.run(1)
-    assert timeline.entry is not None
-    issue = issue_registry.async_get_issue(DOMAIN, f"history_incomplete_{timeline.entry.entry_id}")
-    assert issue is not None
-    assert issue.translation_key == "history_incomplete"
-    assert issue.translation_placeholders is not None
-    assert set(issue.translation_placeholders) == {"title", "start", "end", "oldest"}
+    assert [issue for (domain, _), issue in issue_registry.issues.items() if domain == DOMAIN] == []
+    (warning,) = [r for r in caplog.records if "reaches back to" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    # Local times (US/Pacific): the gap's first hour is 20:00 UTC, the profile's oldest
+    # reading 00:15 UTC.
+    assert warning.getMessage().endswith(
+        "reaches back to 2026-03-10 17:15 only; the hours from 2026-03-10 13:00 to "
+        "2026-03-10 17:15 stay as recorded"
+    )
     rows = await timeline.rows()
     oldest = timeline.profile.oldest_end()
     assert oldest is not None
@@ -285,3 +295,70 @@ async def test_a_profile_without_energy_channels(
     assert "import varh, export varh" in warnings[0]
     rows = await timeline.rows()
     assert utc("2026-03-10T23:00") not in rows
+
+
+@pytest.mark.freeze_time("2026-03-10 19:59:50+00:00", tick=True)
+@pytest.mark.parametrize(("unit", "wh_per_unit"), [("Wh", 1.0), ("MWh", 1e6)])
+async def test_an_entity_shown_in_another_unit(
+    hass: HomeAssistant,
+    make_timeline: MakeTimeline,
+    caplog: pytest.LogCaptureFixture,
+    unit: str,
+    wh_per_unit: float,
+) -> None:
+    """The user shows the import energy in Wh (or MWh) from the start: its statistics are kept
+    in that unit, and the gap is filled in it (it used to be refused as "register went down"
+    in Wh; in MWh no reset could be seen)."""
+    registry = er.async_get(hass)
+    entry = registry.async_get_or_create("sensor", DOMAIN, f"{SERIAL}_energy_import")
+    registry.async_update_entity_options(entry.entity_id, "sensor", {"unit_of_measurement": unit})
+    timeline = await make_timeline(loads=varying, history_hours=2)
+    entity_id = timeline.entity_id()
+    assert entity_id == entry.entity_id
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert state.attributes["unit_of_measurement"] == unit
+    await timeline.run(1.5)  # 20:00-21:30, polled: the statistics start, in that unit
+    metadata = await hass.async_add_executor_job(
+        partial(get_metadata, hass, statistic_ids={entity_id})
+    )
+    assert metadata[entity_id][1]["unit_of_measurement"] == unit
+    await timeline.link_down()
+    await timeline.run(3)  # 21:30-00:30
+    await timeline.link_back()
+    await timeline.run(1)
+    assert not [r for r in caplog.records if "register went down" in r.getMessage()]
+    (message,) = history_messages(caplog)
+    assert "3, 3 hour row(s)" in message  # import and export, 21:00-00:00
+    rows = await timeline.rows()
+    per_hour = deltas(rows)
+    for hour in hours(utc("2026-03-10T21:00"), utc("2026-03-10T23:00")):
+        start, end = timeline.truth(hour), timeline.truth(hour + HOUR)
+        assert per_hour[hour] * wh_per_unit == pytest.approx(end - start, abs=1e-3), hour
+        assert rows[hour]["state"] * wh_per_unit == pytest.approx(end, abs=1e-3), hour
+    assert_continuous(rows)
+
+
+@pytest.mark.freeze_time("2026-03-10 19:59:50+00:00", tick=True)
+async def test_an_entity_without_statistics_is_left_alone(
+    hass: HomeAssistant, make_timeline: MakeTimeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The export entity was disabled before the recorder ever compiled it: it has no
+    statistics to continue, so only the import entity's rows are written."""
+    timeline = await make_timeline(loads=varying, history_hours=2)
+    assert timeline.entry is not None
+    registry = er.async_get(hass)
+    registry.async_update_entity(
+        timeline.entity_id("energy_export"), disabled_by=er.RegistryEntryDisabler.USER
+    )
+    await hass.config_entries.async_reload(timeline.entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await timeline.run(1)  # to 21:00
+    await timeline.link_down()
+    await timeline.run(2)  # to 23:00
+    await timeline.link_back()
+    await timeline.run(1)
+    (message,) = history_messages(caplog)
+    assert message.endswith(f"written to {timeline.entity_id()} (3 hour row(s))")
+    rows = await timeline.rows()
+    assert_true(timeline, rows, hours(utc("2026-03-10T20:00"), utc("2026-03-10T22:00")))
