@@ -54,11 +54,8 @@ from custom_components.nes_echelon.nes_client import mep, psem, tables  # noqa: 
 from custom_components.nes_echelon.nes_client.client import MeterClient, PollOptions  # noqa: E402
 from custom_components.nes_echelon.nes_client.connection import make_link, open_stream  # noqa: E402
 from custom_components.nes_echelon.nes_client.plan import split_range  # noqa: E402
-from custom_components.nes_echelon.nes_client.simulator import (  # noqa: E402
-    MeterSimulator,
-    SimulatedMeter,
-)
-from custom_components.nes_echelon.nes_client.simulator.server import MEP_SEGMENT  # noqa: E402
+from nes_echelon_dev.simulator import MeterSimulator, SimulatedMeter  # noqa: E402
+from nes_echelon_dev.simulator.server import MEP_SEGMENT  # noqa: E402
 
 BAUD = 9600
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit

@@ -24,12 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from custom_components.nes_echelon.nes_client.client import MeterClient
 from custom_components.nes_echelon.nes_client.connection import make_link, open_stream
 from custom_components.nes_echelon.nes_client.history import LoadProfileReader
-from custom_components.nes_echelon.nes_client.simulator import MeterSimulator, SimulatedMeter
-from custom_components.nes_echelon.nes_client.simulator.load_profile import (
-    ProfileSetConfig,
-    SimulatedLoadProfile,
-)
 from custom_components.nes_echelon.nes_client.stream import ByteStream
+from nes_echelon_dev.simulator import MeterSimulator, SimulatedMeter
+from nes_echelon_dev.simulator.load_profile import ProfileSetConfig, SimulatedLoadProfile
 
 BITS_PER_BYTE = 10
 BAUD = 9600

@@ -334,7 +334,7 @@ def main() -> int:
         processes.append(
             subprocess.Popen(
                 [
-                    *(args.sim_python, "-m", "custom_components.nes_echelon.nes_client"),
+                    *(args.sim_python, "-m", "nes_echelon_dev"),
                     *("simulate", "--link", "optical", "--tcp", f"127.0.0.1:{args.sim_port}"),
                     *("--state-file", str(state_file)),
                 ],

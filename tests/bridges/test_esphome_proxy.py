@@ -35,7 +35,7 @@ from custom_components.nes_echelon.const import CONF_KEY, CONF_LINK, CONF_PORT, 
 from custom_components.nes_echelon.nes_client import LinkError
 from custom_components.nes_echelon.nes_client.client import MeterClient
 from custom_components.nes_echelon.nes_client.connection import connect
-from custom_components.nes_echelon.nes_client.simulator import MeterSimulator, SimulatedMeter
+from nes_echelon_dev.simulator import MeterSimulator, SimulatedMeter
 from tests.integration.conftest import Link, RunningMeter, make_entry, poll, setup_entry, state_of
 from tests.nes_client.expect import assert_snapshot
 

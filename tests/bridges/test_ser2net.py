@@ -20,7 +20,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.nes_echelon.const import CONF_KEY, CONF_LINK, CONF_PORT, CONF_TIMEOUT, DOMAIN
-from custom_components.nes_echelon.nes_client.simulator import Faults, SimulatedMeter
+from nes_echelon_dev.simulator import Faults, SimulatedMeter
 from tests.integration.conftest import Link, RunningMeter, StartMeter, poll, setup_entry, state_of
 from tests.integration.test_sensor import assert_values
 from tests.nes_client.test_security import assert_no_key, logged

@@ -25,11 +25,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.nes_echelon.const import CONF_KEY, CONF_LINK, CONF_PORT, DOMAIN
-from custom_components.nes_echelon.nes_client.simulator import (
-    Faults,
-    MeterSimulator,
-    SimulatedMeter,
-)
+from nes_echelon_dev.simulator import Faults, MeterSimulator, SimulatedMeter
 
 SERIAL = "0710123456"  # the simulated meter's default serial number
 

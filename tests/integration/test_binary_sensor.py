@@ -13,7 +13,7 @@ from homeassistant.helpers import entity_registry as er, issue_registry as ir
 import pytest
 
 from custom_components.nes_echelon.const import DOMAIN
-from custom_components.nes_echelon.nes_client.simulator import SimulatedMeter
+from nes_echelon_dev.simulator import SimulatedMeter
 
 from .conftest import (
     SERIAL,

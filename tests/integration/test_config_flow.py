@@ -29,7 +29,7 @@ from custom_components.nes_echelon.nes_client import (
     UnsupportedMeter,
     connect as real_connect,
 )
-from custom_components.nes_echelon.nes_client.simulator import Faults, SimulatedMeter
+from nes_echelon_dev.simulator import Faults, SimulatedMeter
 
 from .conftest import RunningMeter, StartMeter, make_entry, setup_entry
 

@@ -34,11 +34,7 @@ import pytest
 from custom_components.nes_echelon import coordinator as coordinator_module
 from custom_components.nes_echelon.const import CONF_KEY, DOMAIN
 from custom_components.nes_echelon.nes_client import client as client_module, mep
-from custom_components.nes_echelon.nes_client.simulator import (
-    SimulatedMeter,
-    mep_port,
-    optical_port,
-)
+from nes_echelon_dev.simulator import SimulatedMeter, mep_port, optical_port
 
 from .conftest import RunningMeter, StartMeter, make_entry, poll, setup_entry
 

@@ -17,9 +17,9 @@ from custom_components.nes_echelon.const import DOMAIN
 from custom_components.nes_echelon.coordinator import NesEchelonCoordinator
 from custom_components.nes_echelon.history import HistoryBackfill, meter as meter_module
 from custom_components.nes_echelon.history.hours import HistoryJob
-from custom_components.nes_echelon.nes_client.simulator import SimulatedMeter
-from custom_components.nes_echelon.nes_client.simulator.load_profile import SimulatedLoadProfile
 from custom_components.nes_echelon.runtime import NesEchelonData
+from nes_echelon_dev.simulator import SimulatedMeter
+from nes_echelon_dev.simulator.load_profile import SimulatedLoadProfile
 
 from .conftest import RunningMeter, StartMeter, make_entry, setup_entry
 

@@ -20,7 +20,7 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.nes_echelon import first_refresh
 from custom_components.nes_echelon.const import DOMAIN
 from custom_components.nes_echelon.nes_client import MeterClient
-from custom_components.nes_echelon.nes_client.simulator import Faults, SimulatedMeter
+from nes_echelon_dev.simulator import Faults, SimulatedMeter
 
 from .conftest import RunningMeter, StartMeter, make_entry, poll, setup_entry, tick
 

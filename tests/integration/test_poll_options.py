@@ -7,7 +7,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 
 from custom_components.nes_echelon.nes_client import PollOptions
-from custom_components.nes_echelon.nes_client.simulator import SimulatedMeter
+from nes_echelon_dev.simulator import SimulatedMeter
 
 from .conftest import StartMeter, enable_all_entities, entity_id_of, make_entry, poll, setup_entry
 

@@ -18,7 +18,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.nes_echelon.const import CONF_KEY
 from custom_components.nes_echelon.nes_client import mep
-from custom_components.nes_echelon.nes_client.simulator import Faults, SimulatedMeter
+from nes_echelon_dev.simulator import Faults, SimulatedMeter
 from tests.nes_client.test_security import assert_no_key
 
 from .conftest import StartMeter, make_entry, poll, setup_entry

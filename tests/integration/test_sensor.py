@@ -27,8 +27,8 @@ import pytest
 
 from custom_components.nes_echelon.const import DOMAIN
 from custom_components.nes_echelon.guard import EnergyGuard
-from custom_components.nes_echelon.nes_client.simulator import PhaseLoad, SimulatedMeter
 from custom_components.nes_echelon.nes_client.tables import FirmwareVersion
+from nes_echelon_dev.simulator import PhaseLoad, SimulatedMeter
 
 from .conftest import (
     SERIAL,

@@ -17,7 +17,7 @@ import pytest
 from custom_components.nes_echelon.nes_client import mep
 from custom_components.nes_echelon.nes_client.client import MeterClient, PollOptions
 from custom_components.nes_echelon.nes_client.connection import connect, make_link, open_stream
-from custom_components.nes_echelon.nes_client.simulator import (
+from nes_echelon_dev.simulator import (
     Faults,
     MeterSimulator,
     SimulatedMeter,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 
 from custom_components.nes_echelon.nes_client.model import EnergyRegisters, Snapshot
-from custom_components.nes_echelon.nes_client.simulator import SimulatedMeter
 from custom_components.nes_echelon.nes_client.tables import FirmwareVersion, PresentValues
+from nes_echelon_dev.simulator import SimulatedMeter
 
 # BT28 slots a poll reads, with their names and divisors (spec §6 slot list).
 BASE_SLOTS = {

@@ -66,8 +66,8 @@ from custom_components.nes_echelon.nes_client.optical_frame import (
     encode_frame,
     table_checksum,
 )
-from custom_components.nes_echelon.nes_client.simulator import SimulatedMeter
-from custom_components.nes_echelon.nes_client.simulator.service import serve_read
+from nes_echelon_dev.simulator import SimulatedMeter
+from nes_echelon_dev.simulator.service import serve_read
 
 KEY = b"0123456789ABCDEFGHIJ"
 MEP_KEY = mep_key(KEY)
@@ -130,9 +130,7 @@ def _load_profile_images() -> list[bytes]:
     """BT61-BT64 and ET21 of a simulated load profile a few hours old (history reads them);
     none if the simulator has no load profile."""
     try:
-        from custom_components.nes_echelon.nes_client.simulator.load_profile import (
-            SimulatedLoadProfile,
-        )
+        from nes_echelon_dev.simulator.load_profile import SimulatedLoadProfile
 
         meter = SimulatedMeter(load_profile=SimulatedLoadProfile(start=datetime.now(UTC)))
         meter.advance(5 * 3600)

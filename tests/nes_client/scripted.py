@@ -134,7 +134,7 @@ def _count(request: bytes) -> int:
 
 def simulated_reads(meter: object) -> Callable[[bytes], bytes]:
     """Reads served from a SimulatedMeter's tables (optical form, with checksums)."""
-    from custom_components.nes_echelon.nes_client.simulator.service import serve_read
+    from nes_echelon_dev.simulator.service import serve_read
 
     def reads(request: bytes) -> bytes:
         return serve_read(meter, request, authenticated=True, checksum=True)  # type: ignore[arg-type]

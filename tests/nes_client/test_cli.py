@@ -20,18 +20,18 @@ import sys
 
 import pytest
 
-from custom_components.nes_echelon.nes_client import cli
-from custom_components.nes_echelon.nes_client.simulator import SimulatedMeter
 from custom_components.nes_echelon.nes_client.tables import (
     BT00,
     GeneralConfig,
     encode_general_config,
 )
+from nes_echelon_dev import cli
+from nes_echelon_dev.simulator import SimulatedMeter
 from tests.nes_client.conftest import Link, MeterRefuses, RunningMeter, StartMeter, Via, table_of
 from tests.nes_client.expect import present
 
 REPO = Path(__file__).resolve().parents[2]
-MODULE = "custom_components.nes_echelon.nes_client"
+MODULE = "nes_echelon_dev"  # the nes-echelon command: read and simulate
 WRONG_KEY = "NOT-THE-RIGHT-KEY-20"
 AUTH_FAILED = "authentication failed: check the meter key\n"
 CLOCK = "pattern:"  # marks the one line whose clock value changes
@@ -221,12 +221,13 @@ async def test_other_meter_error(
     assert capsys.readouterr().err == "meter error: meter answered 0x06 (device busy)\n"
 
 
+@pytest.mark.parametrize("module", [MODULE, "custom_components.nes_echelon.nes_client"])
 def test_module_entry_point(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], module: str
 ) -> None:
     monkeypatch.setattr(sys, "argv", ["nes_client", "read", "--port", "/dev/null", "--key", "x"])
     with pytest.raises(SystemExit) as caught:
-        runpy.run_module(MODULE, run_name="__main__")
+        runpy.run_module(module, run_name="__main__")
     assert caught.value.code == 2
     assert capsys.readouterr().err.startswith("invalid key:")
 
@@ -374,3 +375,17 @@ async def test_processes_wrong_key(socket_enabled: None) -> None:
         assert out == b""
     finally:
         assert await interrupt(sim) == 0
+
+
+def test_the_bundled_client_reads_on_its_own(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`python -m custom_components.nes_echelon.nes_client read …` (in Home Assistant's own
+    environment) is the client's command, without the simulator."""
+    from custom_components.nes_echelon.nes_client import cli as client_cli
+
+    missing = str(tmp_path / "ttyUSB-missing")
+    assert client_cli.main(["read", "--port", missing, "--key", WRONG_KEY]) == 1
+    assert capsys.readouterr().err.startswith(f"no such port: cannot open {missing}")
+    with pytest.raises(SystemExit):
+        client_cli.main(["simulate", "--tcp", "127.0.0.1:0"])

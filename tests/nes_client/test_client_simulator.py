@@ -16,7 +16,6 @@ from custom_components.nes_echelon.nes_client import (
 )
 from custom_components.nes_echelon.nes_client.client import MeterClient
 from custom_components.nes_echelon.nes_client.optical import OpticalLink
-from custom_components.nes_echelon.nes_client.simulator import SimulatedMeter
 from custom_components.nes_echelon.nes_client.tables import (
     BT00,
     BT01,
@@ -32,6 +31,7 @@ from custom_components.nes_echelon.nes_client.tables import (
     encode_actual_register,
     encode_general_config,
 )
+from nes_echelon_dev.simulator import SimulatedMeter
 from tests.nes_client.conftest import Link, MeterRefuses, StartMeter, Via, table_of
 from tests.nes_client.expect import assert_snapshot
 from tests.nes_client.scripted import ScriptedStream, optical_meter, requests_in, simulated_reads

@@ -21,8 +21,8 @@ from custom_components.nes_echelon.nes_client.client import MeterClient
 from custom_components.nes_echelon.nes_client.connection import redact_port
 from custom_components.nes_echelon.nes_client.mep import MepLink
 from custom_components.nes_echelon.nes_client.optical import OpticalLink
-from custom_components.nes_echelon.nes_client.simulator import Faults, SimulatedMeter
 from custom_components.nes_echelon.nes_client.stream import ByteStream
+from nes_echelon_dev.simulator import Faults, SimulatedMeter
 from tests.nes_client.conftest import Link, StartMeter
 from tests.nes_client.expect import assert_snapshot
 from tests.nes_client.scripted import ScriptedStream, optical_meter, requests_in

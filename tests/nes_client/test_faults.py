@@ -12,7 +12,7 @@ import pytest
 
 from custom_components.nes_echelon.nes_client import IntegrityError, LinkError, NoResponse, optical
 from custom_components.nes_echelon.nes_client.client import MeterClient
-from custom_components.nes_echelon.nes_client.simulator import Faults, SimulatedMeter
+from nes_echelon_dev.simulator import Faults, SimulatedMeter
 from tests.nes_client.conftest import TIMEOUT, Link, RunningMeter, StartMeter
 from tests.nes_client.expect import assert_snapshot
 
@@ -323,7 +323,7 @@ async def test_alerts_between_packets(
     start_meter: StartMeter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`00 00` once a period while idle: consumed between packets, sync never lost."""
-    from custom_components.nes_echelon.nes_client.simulator import mep_port
+    from nes_echelon_dev.simulator import mep_port
 
     monkeypatch.setattr(mep_port, "ALERT_PERIOD", 0.02)
     running = await start_meter(SimulatedMeter(), link="mep", faults=Faults(alerts=True))

@@ -17,13 +17,13 @@ from custom_components.nes_echelon.nes_client.history import (
     LoadProfileReader,
     NoLoadProfile,
 )
-from custom_components.nes_echelon.nes_client.simulator import SimulatedMeter
-from custom_components.nes_echelon.nes_client.simulator.load_profile import (
+from custom_components.nes_echelon.nes_client.tables import load_profile as lp
+from nes_echelon_dev.simulator import SimulatedMeter
+from nes_echelon_dev.simulator.load_profile import (
     ProfileSetConfig,
     SimulatedLoadProfile,
     register_value,
 )
-from custom_components.nes_echelon.nes_client.tables import load_profile as lp
 
 from .conftest import Link, MeterRefuses, StartMeter, table_of
 

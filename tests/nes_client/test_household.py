@@ -13,13 +13,8 @@ import signal
 
 import pytest
 
-from custom_components.nes_echelon.nes_client import cli
-from custom_components.nes_echelon.nes_client.simulator import (
-    HouseholdProfile,
-    MeterSimulator,
-    SimulatedMeter,
-    household,
-)
+from nes_echelon_dev import cli
+from nes_echelon_dev.simulator import HouseholdProfile, MeterSimulator, SimulatedMeter, household
 
 DAY = datetime(2026, 6, 21, tzinfo=UTC)
 

@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from custom_components.nes_echelon.nes_client.simulator import SimulatedMeter
+from nes_echelon_dev.simulator import SimulatedMeter
 from tests.nes_client.test_cli import AUTH_FAILED, WRONG_KEY, assert_report
 
 REPO = Path(__file__).resolve().parents[2]
@@ -123,7 +123,10 @@ def test_installed_package_is_the_whole_client(venv: Path) -> None:
 
     assert files(installed) == files(SOURCE)
     assert "py.typed" in files(installed)
-    assert "simulator/meter.py" in files(installed)
+    # The simulator comes with the development package (nes-echelon simulate), not the client.
+    dev = installed.parent / "nes_echelon_dev"
+    assert files(dev) == files(REPO / "nes_echelon_dev")
+    assert "simulator/meter.py" in files(dev)
 
     ha = run(venv, "python", "-c", "import homeassistant")
     assert ha.returncode == 1

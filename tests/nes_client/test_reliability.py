@@ -28,7 +28,7 @@ from custom_components.nes_echelon.nes_client.errors import (
     DeviceBusy,
     OperationNotPossible,
 )
-from custom_components.nes_echelon.nes_client.simulator import Faults, SimulatedMeter
+from nes_echelon_dev.simulator import Faults, SimulatedMeter
 from tests.nes_client.conftest import Link, MeterRefuses, StartMeter, table_of
 from tests.nes_client.expect import assert_snapshot
 

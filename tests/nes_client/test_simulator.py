@@ -28,14 +28,9 @@ from custom_components.nes_echelon.nes_client.optical_frame import (
     ScanEvent,
     encode_frame,
 )
-from custom_components.nes_echelon.nes_client.simulator import (
-    Faults,
-    MeterSimulator,
-    SimulatedMeter,
-    server,
-)
-from custom_components.nes_echelon.nes_client.simulator.meter import present_value_count
 from custom_components.nes_echelon.nes_client.tables import FirmwareVersion
+from nes_echelon_dev.simulator import Faults, MeterSimulator, SimulatedMeter, server
+from nes_echelon_dev.simulator.meter import present_value_count
 from tests.nes_client.conftest import RunningMeter, StartMeter
 from tests.nes_client.expect import assert_snapshot
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from custom_components.nes_echelon.nes_client.client import MeterClient
-from custom_components.nes_echelon.nes_client.simulator import SimulatedMeter
 from custom_components.nes_echelon.nes_client.tables import BT23
+from nes_echelon_dev.simulator import SimulatedMeter
 from tests.nes_client.conftest import Link, StartMeter, table_of
 from tests.nes_client.expect import assert_snapshot
 

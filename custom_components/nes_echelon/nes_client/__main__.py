@@ -1,4 +1,4 @@
-"""The `nes-echelon` command, run as `python -m`: read a meter, or run the simulator (README)."""
+"""`python -m custom_components.nes_echelon.nes_client read …`: read a meter (README)."""
 
 from __future__ import annotations
 

@@ -36,11 +36,8 @@ from custom_components.nes_echelon.coordinator import NesEchelonCoordinator
 from custom_components.nes_echelon.history import backfill as backfill_module, meter as meter_module
 from custom_components.nes_echelon.history.backfill import HistoryBackfill
 from custom_components.nes_echelon.nes_client import mep
-from custom_components.nes_echelon.nes_client.simulator import SimulatedMeter
-from custom_components.nes_echelon.nes_client.simulator.load_profile import (
-    ProfileSetConfig,
-    SimulatedLoadProfile,
-)
+from nes_echelon_dev.simulator import SimulatedMeter
+from nes_echelon_dev.simulator.load_profile import ProfileSetConfig, SimulatedLoadProfile
 
 from ..conftest import RunningMeter, StartMeter, entity_id_of, make_entry, setup_entry
 

@@ -19,8 +19,8 @@ from custom_components.nes_echelon.diagnostics import async_get_config_entry_dia
 from custom_components.nes_echelon.history import backfill as backfill_module
 from custom_components.nes_echelon.nes_client import IntegrityError
 from custom_components.nes_echelon.nes_client.history import LoadProfileReader, NoLoadProfile
-from custom_components.nes_echelon.nes_client.simulator import SimulatedMeter
-from custom_components.nes_echelon.nes_client.simulator.load_profile import ProfileSetConfig
+from nes_echelon_dev.simulator import SimulatedMeter
+from nes_echelon_dev.simulator.load_profile import ProfileSetConfig
 
 from ..conftest import StartMeter, make_entry, setup_entry
 from .conftest import MakeTimeline, Timeline, varying

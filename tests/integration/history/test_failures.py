@@ -14,9 +14,9 @@ from custom_components.nes_echelon.diagnostics import async_get_config_entry_dia
 from custom_components.nes_echelon.nes_client import IntegrityError, client
 from custom_components.nes_echelon.nes_client.errors import DeviceBusy
 from custom_components.nes_echelon.nes_client.history import LoadProfileReader
-from custom_components.nes_echelon.nes_client.simulator import mep_port, optical_port, service
-from custom_components.nes_echelon.nes_client.simulator.load_profile import ProfileSetConfig
 from custom_components.nes_echelon.nes_client.tables import BT61
+from nes_echelon_dev.simulator import mep_port, optical_port, service
+from nes_echelon_dev.simulator.load_profile import ProfileSetConfig
 
 from .conftest import MakeTimeline, varying
 from .test_action import import_history

@@ -19,7 +19,7 @@ from homeassistant.helpers import entity_registry as er, issue_registry as ir
 import pytest
 
 from custom_components.nes_echelon.const import DOMAIN
-from custom_components.nes_echelon.nes_client.simulator.load_profile import ProfileSetConfig
+from nes_echelon_dev.simulator.load_profile import ProfileSetConfig
 
 from ..conftest import SERIAL
 from .conftest import HOUR, MakeTimeline, Timeline, varying

@@ -21,9 +21,9 @@ from custom_components.nes_echelon.nes_client.history import (
     LoadProfileReader,
     ProfileConfiguration,
 )
-from custom_components.nes_echelon.nes_client.simulator import SimulatedMeter
-from custom_components.nes_echelon.nes_client.simulator.load_profile import ProfileSetConfig
 from custom_components.nes_echelon.runtime import NesEchelonData
+from nes_echelon_dev.simulator import SimulatedMeter
+from nes_echelon_dev.simulator.load_profile import ProfileSetConfig
 
 from ..conftest import StartMeter, make_entry, setup_entry
 from .conftest import MakeTimeline, varying

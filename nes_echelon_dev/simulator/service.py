@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from .. import psem
-from ..optical_frame import table_checksum
+from custom_components.nes_echelon.nes_client import psem
+from custom_components.nes_echelon.nes_client.optical_frame import table_checksum
+
 from .meter import OPEN_TABLES, SimulatedMeter
 
 INSUFFICIENT_CLEARANCE = bytes([0x03])

@@ -8,10 +8,20 @@ from dataclasses import replace
 import logging
 import os
 
-from .. import psem
-from ..keys import optical_password
-from ..mep_packet import encode_request
-from ..optical_frame import ACK, NAK, Ack, BadFrame, Frame, FrameScanner, Nak, encode_frame
+from custom_components.nes_echelon.nes_client import psem
+from custom_components.nes_echelon.nes_client.keys import optical_password
+from custom_components.nes_echelon.nes_client.mep_packet import encode_request
+from custom_components.nes_echelon.nes_client.optical_frame import (
+    ACK,
+    NAK,
+    Ack,
+    BadFrame,
+    Frame,
+    FrameScanner,
+    Nak,
+    encode_frame,
+)
+
 from .faults import Faults
 from .meter import SimulatedMeter
 from .pacing import PacedReader, PacedWriter

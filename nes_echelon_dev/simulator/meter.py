@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from .. import tables
-from ..tables import ActualRegister, Alarms, FirmwareVersion
+from custom_components.nes_echelon.nes_client import tables
+from custom_components.nes_echelon.nes_client.tables import ActualRegister, Alarms, FirmwareVersion
+
 from .load_profile import SimulatedLoadProfile
 
 OPEN_TABLES = frozenset({tables.BT00, tables.BT01, tables.ET03})  # readable without a key

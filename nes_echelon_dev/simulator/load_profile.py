@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from .. import tables
-from ..tables import (
+from custom_components.nes_echelon.nes_client import tables
+from custom_components.nes_echelon.nes_client.tables import (
     BlockHeader,
     IntervalRecord,
     LoadProfileChannel,
@@ -34,7 +34,7 @@ from ..tables import (
     LpInternalConfiguration,
     ProfileLayout,
 )
-from ..tables.load_profile import (
+from custom_components.nes_echelon.nes_client.tables.load_profile import (
     BT61,
     BT62,
     BT63,

@@ -8,11 +8,12 @@ import contextlib
 import logging
 import os
 
-from .. import psem
-from ..digest import digest
-from ..errors import IntegrityError
-from ..keys import mep_key
-from ..mep_packet import Alert, Packet, PacketScanner
+from custom_components.nes_echelon.nes_client import psem
+from custom_components.nes_echelon.nes_client.digest import digest
+from custom_components.nes_echelon.nes_client.errors import IntegrityError
+from custom_components.nes_echelon.nes_client.keys import mep_key
+from custom_components.nes_echelon.nes_client.mep_packet import Alert, Packet, PacketScanner
+
 from .faults import Faults
 from .meter import SimulatedMeter
 from .pacing import PacedReader, PacedWriter
