@@ -21,7 +21,7 @@ import traceback
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.nes_client import fuzzing
+from nes_echelon_dev import fuzzing
 
 
 def _job(seed: int, packets: int) -> fuzzing.Stats:

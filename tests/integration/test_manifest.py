@@ -7,6 +7,7 @@ mistake in manifest.json, hacs.json or the brand images fails here rather than i
 
 from __future__ import annotations
 
+import ast
 from importlib import metadata
 import json
 from pathlib import Path
@@ -284,3 +285,22 @@ def test_license_is_mit() -> None:
     text = (REPO / "LICENSE").read_text(encoding="utf-8")
     assert text.startswith("MIT License")
     assert "Copyright (c) 2026 The nes_echelon authors" in text
+
+
+def test_the_installed_folder_holds_only_what_users_run() -> None:
+    """The simulator and the development commands live in nes_echelon_dev/, beside the folder
+    HACS installs; nothing in that folder may need them (or the tests)."""
+    integration = REPO / "custom_components" / "nes_echelon"
+    assert not (integration / "nes_client" / "simulator").exists()
+    for path in integration.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            for name in names:
+                assert not name.startswith(("nes_echelon_dev", "tests")), (path, name)
+                assert "simulator" not in name.split("."), (path, name)

@@ -21,7 +21,7 @@ from custom_components.nes_echelon.nes_client.mep_packet import (
     verify_response,
 )
 from custom_components.nes_echelon.nes_client.optical_frame import FrameScanner
-from tests.nes_client import fuzzing
+from nes_echelon_dev import fuzzing
 
 SEED = int(os.environ.get("NES_ECHELON_FUZZ_SEED", "2026"))
 SHORT_RUN_CASES = 10_000

@@ -67,6 +67,7 @@ from custom_components.nes_echelon.nes_client.optical_frame import (
     table_checksum,
 )
 from nes_echelon_dev.simulator import SimulatedMeter
+from nes_echelon_dev.simulator.load_profile import SimulatedLoadProfile
 from nes_echelon_dev.simulator.service import serve_read
 
 KEY = b"0123456789ABCDEFGHIJ"
@@ -127,15 +128,9 @@ def _requests() -> list[bytes]:
 
 
 def _load_profile_images() -> list[bytes]:
-    """BT61-BT64 and ET21 of a simulated load profile a few hours old (history reads them);
-    none if the simulator has no load profile."""
-    try:
-        from nes_echelon_dev.simulator.load_profile import SimulatedLoadProfile
-
-        meter = SimulatedMeter(load_profile=SimulatedLoadProfile(start=datetime.now(UTC)))
-        meter.advance(5 * 3600)
-    except ImportError, TypeError, ValueError:  # pragma: no cover - history not there (yet)
-        return []
+    """BT61-BT64 and ET21 of a simulated load profile a few hours old (history reads them)."""
+    meter = SimulatedMeter(load_profile=SimulatedLoadProfile(start=datetime.now(UTC)))
+    meter.advance(5 * 3600)
     table_ids = [getattr(tables, name, None) for name in ("BT61", "BT62", "BT63", "BT64", "ET21")]
     images = [meter.table(table_id) for table_id in table_ids if table_id is not None]
     return [image[:600] for image in images if image]
@@ -548,7 +543,7 @@ class Meter:
             if rng.random() < 0.2:
                 data = data[: rng.randrange(len(data) + 1)]
             head = b"\x00" + len(data).to_bytes(2, "big") + data
-            return head + bytes([table_checksum(data)]) if checksum else head
+            return head + bytes([table_checksum(bytes(data))]) if checksum else head
         return mutate(rng, reply, PSEM_REPLIES)
 
     def spoilt(self, wire: bytes, corpus: list[bytes]) -> list[bytes]:
