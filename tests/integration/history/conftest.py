@@ -35,6 +35,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from custom_components.nes_echelon.coordinator import NesEchelonCoordinator
 from custom_components.nes_echelon.history import backfill as backfill_module, meter as meter_module
 from custom_components.nes_echelon.history.backfill import HistoryBackfill
+from custom_components.nes_echelon.history.hours import floor_hour
 from custom_components.nes_echelon.nes_client import mep
 from nes_echelon_dev.simulator import SimulatedMeter
 from nes_echelon_dev.simulator.load_profile import ProfileSetConfig, SimulatedLoadProfile
@@ -71,10 +72,6 @@ def quiet_sql() -> Iterator[None]:
     engine.setLevel(logging.WARNING)
     yield
     engine.setLevel(level)
-
-
-def floor_hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass
