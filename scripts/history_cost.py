@@ -21,8 +21,10 @@ import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.polls import recorded_link
+
 from custom_components.nes_echelon.nes_client.client import MeterClient
-from custom_components.nes_echelon.nes_client.connection import make_link, open_stream
+from custom_components.nes_echelon.nes_client.connection import open_stream
 from custom_components.nes_echelon.nes_client.history import LoadProfileReader
 from custom_components.nes_echelon.nes_client.stream import ByteStream
 from nes_echelon_dev.simulator import MeterSimulator, SimulatedMeter
@@ -53,8 +55,8 @@ async def measure(link_kind: str, config: ProfileSetConfig, days: int) -> dict[s
     sim = MeterSimulator(meter, link=link_kind, pace=True)  # type: ignore[arg-type]
     host, port = await sim.serve_tcp()
     reader, writer = await open_stream(f"socket://{host}:{port}")
-    link = make_link(link_kind, reader, writer, meter.key)
-    stream: ByteStream = link._stream  # type: ignore[attr-defined]
+    # The link make_link would build, on a stream of our own: its byte counters are public.
+    link, stream = recorded_link(link_kind, reader, writer, meter.key)
     client = MeterClient(link)
     await client.connect()
     history = LoadProfileReader(client)

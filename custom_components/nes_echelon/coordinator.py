@@ -8,12 +8,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
-import re
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError
-from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -28,6 +27,10 @@ from .const import (
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_STATUS_INTERVAL,
     DOMAIN,
+    ENERGY_KEYS,
+    REACTIVE_ENERGY_KEYS,
+    TIER_ENERGY_KEYS,
+    tier_energy_key,
 )
 from .guard import EnergyGuard
 from .nes_client import (
@@ -45,14 +48,13 @@ from .nes_client import (
     error_key,
     parse_key,
 )
+from .nes_client.tables import PRESENT_KEYS
 
 _LOGGER = logging.getLogger(__name__)
 
 CLOCK_DRIFT_LIMIT = 300  # seconds; a few minutes skews tariffs and the load profile
 ENERGY_STORE_VERSION = 1
 ENERGY_SAVE_DELAY = 300  # seconds; and at once when the entry unloads
-_TIER_ENERGY = re.compile(r"tier_\d+_energy_(import|export)")  # entity keys (sensor.py)
-_PER_PHASE_POWER = re.compile(r"power_(import|export)_l\d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,7 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
         self._status_read: float | None = None
         self._clock_drift: float | None = None
         self._status_interval = entry.options.get(CONF_STATUS_INTERVAL, DEFAULT_STATUS_INTERVAL)
-        self._poll: PollOptions | None = None
+        self._first_poll_done = False  # the entities are made from the first poll
 
     async def _async_setup(self) -> None:
         self.guard.restore(await self._energy_store.async_load() or {})
@@ -120,6 +122,7 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
                 ", ".join(resets),
             )
         self._energy_store.async_delay_save(self.guard.published, ENERGY_SAVE_DELAY)
+        self._first_poll_done = True
         return MeterData(
             snapshot=snapshot,
             status=status,
@@ -129,25 +132,18 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
         )
 
     def _poll_options(self) -> PollOptions:
-        """Per-phase power and tier registers are read only while one of their entities is
-        enabled: the link is slow. The first poll reads everything (the entities are made from
-        it); enabling or disabling an entity reloads the entry, and with it these options."""
-        if self._poll is None and self.data is not None and self.identity is not None:
-            prefix = f"{self.identity.serial_number}_"
-            registry = er.async_get(self.hass)
-            keys = {
-                entity.unique_id.removeprefix(prefix)
-                for entity in er.async_entries_for_config_entry(
-                    registry, self.config_entry.entry_id
-                )
-                if entity.disabled_by is None
-            }
-            if keys:  # the platforms have added the entities
-                self._poll = PollOptions(
-                    tiers=any(_TIER_ENERGY.fullmatch(key) for key in keys),
-                    per_phase=any(_PER_PHASE_POWER.fullmatch(key) for key in keys),
-                )
-        return self._poll or PollOptions()
+        """What the entities Home Assistant has (the enabled ones) need, from their contexts:
+        the link is slow. The first poll reads everything (the entities are made from it);
+        enabling or disabling an entity reloads the entry, and its entities' contexts follow."""
+        if not self._first_poll_done:
+            return PollOptions()
+        needed: set[str] = set()
+        for context in self.async_contexts():
+            needed |= context
+        return PollOptions(
+            present=frozenset(needed & PRESENT_KEYS),
+            tiers=not needed.isdisjoint(TIER_ENERGY_KEYS),
+        )
 
     @asynccontextmanager
     async def _translated_errors(self) -> AsyncIterator[None]:
@@ -188,6 +184,11 @@ class NesEchelonCoordinator(DataUpdateCoordinator[MeterData]):
         unique_id = self.config_entry.unique_id
         if unique_id is not None and client.identity.serial_number != unique_id:
             await client.close()
+            if self.config_entry.state is ConfigEntryState.LOADED:
+                # Found by a poll after set-up (the port now leads to another meter): a failed
+                # poll would leave the entry loaded, retrying for ever. Set it up again, so that
+                # set-up fails and the entry shows why.
+                self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
             raise ConfigEntryError(
                 translation_domain=DOMAIN,
                 translation_key="wrong_meter",
@@ -309,17 +310,18 @@ def energy_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, float]]:
 
 
 def energy_registers(snapshot: Snapshot) -> dict[str, float | None]:
-    """Every energy register by entity key, in kWh and kvarh."""
-    registers = {"": snapshot.total} | {
-        f"tier_{index}_": tier for index, tier in enumerate(snapshot.tiers, start=1)
-    }
+    """Every energy register by entity key, in kWh and kvarh (tier registers by
+    tier_energy_key, the reactive ones too, though no entity shows those)."""
     values: dict[str, float | None] = {}
-    for prefix, block in registers.items():
-        values[f"{prefix}energy_import"] = block.import_wh / 1000
-        values[f"{prefix}energy_export"] = block.export_wh / 1000
-        for direction, varh in (
-            ("import", block.reactive_import_varh),
-            ("export", block.reactive_export_varh),
-        ):
-            values[f"{prefix}reactive_energy_{direction}"] = None if varh is None else varh / 1000
+    for tier, block in enumerate((snapshot.total, *snapshot.tiers)):
+        registers = (
+            block.import_wh,
+            block.export_wh,
+            block.reactive_import_varh,
+            block.reactive_export_varh,
+        )
+        for key, value in zip(ENERGY_KEYS + REACTIVE_ENERGY_KEYS, registers, strict=True):
+            values[tier_energy_key(tier, key) if tier else key] = (
+                None if value is None else value / 1000
+            )
     return values

@@ -21,8 +21,16 @@ class NesEchelonEntity(CoordinatorEntity[NesEchelonCoordinator]):
     re-read) or that are read every few minutes (alarms, tariff, clock). Power and the time of
     the last read are written at every poll: helpers such as the Riemann sum count on that."""
 
-    def __init__(self, coordinator: NesEchelonCoordinator, description: EntityDescription) -> None:
-        super().__init__(coordinator)
+    def __init__(
+        self,
+        coordinator: NesEchelonCoordinator,
+        description: EntityDescription,
+        *,
+        needs: frozenset[str] = frozenset(),
+    ) -> None:
+        # The values a poll must read for this entity: the coordinator reads what the entities
+        # it has (the enabled ones) need, from their contexts (async_contexts).
+        super().__init__(coordinator, context=needs)
         self._written: tuple[bool, object] | None = None
         identity = coordinator.identity
         assert identity is not None  # set by the first refresh, before platforms load

@@ -28,10 +28,20 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
+from .const import (
+    ENERGY_KEYS,
+    KEY_CLOCK_DRIFT,
+    KEY_LAST_READ,
+    KEY_POWER,
+    KEY_TIER,
+    MAX_TIERS,
+    REACTIVE_ENERGY_KEYS,
+    tier_energy_key,
+    tier_key,
+)
 from .coordinator import MeterData, NesEchelonCoordinator
 from .entity import NesEchelonEntity
 from .nes_client import MeterIdentity
-from .nes_client.tables import PRESENT_SLOTS, slot_available
 from .runtime import NesEchelonConfigEntry
 
 PARALLEL_UPDATES = 0  # the coordinator does all I/O
@@ -39,26 +49,37 @@ PARALLEL_UPDATES = 0  # the coordinator does all I/O
 
 @dataclass(frozen=True, kw_only=True)
 class NesSensorDescription(SensorEntityDescription):
-    """A meter value: where it comes from and whether this meter has it."""
+    """A meter value: where it comes from, whether this meter has it, what a poll must read.
 
-    value_fn: Callable[[MeterData], StateType | datetime]
-    exists_fn: Callable[[MeterIdentity], bool] = lambda _: True
+    Left out, the three describe the present value named by ``key`` (a PresentValues field):
+    ``value_fn`` shows it, ``exists_fn`` makes the entity only where the meter has it
+    (``MeterIdentity.present_keys``) and ``needs`` has it read while the entity is enabled.
+    """
+
+    value_fn: Callable[[MeterData], StateType | datetime] | None = None
+    exists_fn: Callable[[MeterIdentity], bool] | None = None
+    needs: frozenset[str] | None = None
+    """The values a poll reads for this entity (PresentValues keys; tier energy keys)."""
     write_on_change: bool = False  # see NesEchelonEntity._write_on_change
 
+    def value(self, data: MeterData) -> StateType | datetime:
+        if self.value_fn is not None:
+            return self.value_fn(data)
+        value: StateType = getattr(data.snapshot.present, self.key)
+        return value
 
-def _present(key: str) -> Callable[[MeterData], StateType]:
-    return lambda data: getattr(data.snapshot.present, key)
+    def exists(self, identity: MeterIdentity) -> bool:
+        if self.exists_fn is not None:
+            return self.exists_fn(identity)
+        return self.key in identity.present_keys
+
+    @property
+    def needed(self) -> frozenset[str]:
+        return frozenset({self.key}) if self.needs is None else self.needs
 
 
-def _has_slot(key: str, phase: int | None = None) -> Callable[[MeterIdentity], bool]:
-    spec = next(spec for spec in PRESENT_SLOTS if spec.key == key)
-
-    def exists(identity: MeterIdentity) -> bool:
-        if phase is not None and phase > identity.phases:
-            return False
-        return slot_available(spec, identity.dimensions, identity.firmware)
-
-    return exists
+def _always(_: MeterIdentity) -> bool:
+    return True
 
 
 def _energy(key: str) -> Callable[[MeterData], StateType]:
@@ -70,6 +91,10 @@ def _net_power(data: MeterData) -> StateType:
     if present.power_import is None or present.power_export is None:
         return None
     return present.power_import - present.power_export
+
+
+def _has_net_power(identity: MeterIdentity) -> bool:
+    return {"power_import", "power_export"} <= identity.present_keys
 
 
 def _clock_drift(data: MeterData) -> StateType:
@@ -85,9 +110,10 @@ ENERGY_SENSORS: tuple[NesSensorDescription, ...] = tuple(
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=3,
         value_fn=_energy(key),
+        exists_fn=_always,
         write_on_change=True,
     )
-    for key in ("energy_import", "energy_export")
+    for key in ENERGY_KEYS
 )
 
 POWER_SENSORS: tuple[NesSensorDescription, ...] = (
@@ -97,8 +123,6 @@ POWER_SENSORS: tuple[NesSensorDescription, ...] = (
         device_class=SensorDeviceClass.POWER,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfPower.WATT,
-        value_fn=_present("power_import"),
-        exists_fn=_has_slot("power_import"),
     ),
     NesSensorDescription(
         key="power_export",
@@ -106,17 +130,16 @@ POWER_SENSORS: tuple[NesSensorDescription, ...] = (
         device_class=SensorDeviceClass.POWER,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfPower.WATT,
-        value_fn=_present("power_export"),
-        exists_fn=_has_slot("power_export"),
     ),
     NesSensorDescription(
-        key="power",
-        translation_key="power",
+        key=KEY_POWER,
+        translation_key=KEY_POWER,
         device_class=SensorDeviceClass.POWER,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfPower.WATT,
         value_fn=_net_power,
-        exists_fn=_has_slot("power_export"),
+        exists_fn=_has_net_power,
+        needs=frozenset({"power_import", "power_export"}),
     ),
     NesSensorDescription(
         key="frequency",
@@ -126,8 +149,6 @@ POWER_SENSORS: tuple[NesSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfFrequency.HERTZ,
         suggested_display_precision=2,
         entity_registry_enabled_default=False,
-        value_fn=_present("frequency"),
-        exists_fn=_has_slot("frequency"),
     ),
     NesSensorDescription(
         key="reactive_import",
@@ -136,8 +157,6 @@ POWER_SENSORS: tuple[NesSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
         entity_registry_enabled_default=False,
-        value_fn=_present("reactive_import"),
-        exists_fn=_has_slot("reactive_import"),
     ),
     NesSensorDescription(
         key="reactive_export",
@@ -146,8 +165,6 @@ POWER_SENSORS: tuple[NesSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
         entity_registry_enabled_default=False,
-        value_fn=_present("reactive_export"),
-        exists_fn=_has_slot("reactive_export"),
     ),
     NesSensorDescription(
         key="apparent_power",
@@ -156,8 +173,15 @@ POWER_SENSORS: tuple[NesSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfApparentPower.VOLT_AMPERE,
         entity_registry_enabled_default=False,
-        value_fn=_present("apparent_power"),
-        exists_fn=_has_slot("apparent_power"),
+    ),
+    NesSensorDescription(
+        key="neutral_current",
+        translation_key="neutral_current",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=2,
+        entity_registry_enabled_default=False,
     ),
 )
 
@@ -174,8 +198,6 @@ def _phase_sensors(phase: int) -> tuple[NesSensorDescription, ...]:
             native_unit_of_measurement=UnitOfElectricPotential.VOLT,
             suggested_display_precision=1,
             entity_registry_enabled_default=phase == 1,
-            value_fn=_present(f"voltage{suffix}"),
-            exists_fn=_has_slot(f"voltage{suffix}", phase),
         ),
         NesSensorDescription(
             key=f"current{suffix}",
@@ -185,8 +207,6 @@ def _phase_sensors(phase: int) -> tuple[NesSensorDescription, ...]:
             native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
             suggested_display_precision=2,
             entity_registry_enabled_default=phase == 1,
-            value_fn=_present(f"current{suffix}"),
-            exists_fn=_has_slot(f"current{suffix}", phase),
         ),
         NesSensorDescription(
             key=f"power_factor{suffix}",
@@ -195,8 +215,6 @@ def _phase_sensors(phase: int) -> tuple[NesSensorDescription, ...]:
             state_class=SensorStateClass.MEASUREMENT,
             suggested_display_precision=3,
             entity_registry_enabled_default=False,
-            value_fn=_present(f"power_factor{suffix}"),
-            exists_fn=_has_slot(f"power_factor{suffix}", phase),
         ),
         *(
             NesSensorDescription(
@@ -206,12 +224,14 @@ def _phase_sensors(phase: int) -> tuple[NesSensorDescription, ...]:
                 state_class=SensorStateClass.MEASUREMENT,
                 native_unit_of_measurement=UnitOfPower.WATT,
                 entity_registry_enabled_default=False,
-                value_fn=_present(f"power_{direction}{suffix}"),
-                exists_fn=_has_slot(f"power_{direction}{suffix}", phase),
             )
             for direction in ("import", "export")
         ),
     )
+
+
+def _has_reactive_energy(identity: MeterIdentity) -> bool:
+    return identity.has_reactive_energy
 
 
 REACTIVE_ENERGY_SENSORS: tuple[NesSensorDescription, ...] = tuple(
@@ -225,30 +245,34 @@ REACTIVE_ENERGY_SENSORS: tuple[NesSensorDescription, ...] = tuple(
         entity_registry_enabled_default=False,
         value_fn=_energy(key),
         write_on_change=True,
-        exists_fn=lambda identity: identity.dimensions.summations > 3,
+        exists_fn=_has_reactive_energy,
     )
-    for key in ("reactive_energy_import", "reactive_energy_export")
+    for key in REACTIVE_ENERGY_KEYS
 )
 
-MAX_TIERS = 8
-TIER_OPTIONS = [f"tier_{tier}" for tier in range(1, MAX_TIERS + 1)]
+TIER_OPTIONS = [tier_key(tier) for tier in range(1, MAX_TIERS + 1)]
 
 
 def _tier_in_force(data: MeterData) -> StateType:
-    if data.status is None or data.status.current_tier is None:
+    if data.status is None or data.status.tier_number is None:
         return None
-    option = f"tier_{data.status.current_tier + 1}"
+    option = tier_key(data.status.tier_number)
     return option if option in TIER_OPTIONS else None
 
 
+def _has_tiers(identity: MeterIdentity) -> bool:
+    return identity.tiers > 0
+
+
 TARIFF_SENSOR = NesSensorDescription(
-    key="tier",
-    translation_key="tier",
+    key=KEY_TIER,
+    translation_key=KEY_TIER,
     device_class=SensorDeviceClass.ENUM,
     options=TIER_OPTIONS,
     value_fn=_tier_in_force,
     write_on_change=True,
-    exists_fn=lambda identity: identity.dimensions.tiers > 0,
+    exists_fn=_has_tiers,
+    needs=frozenset(),  # the status read, not the poll
 )
 
 
@@ -261,39 +285,44 @@ def tier_sensors(identity: MeterIdentity, data: MeterData) -> list[NesSensorDesc
     in_use = sum(1 for tier in data.snapshot.tiers if tier.import_wh or tier.export_wh)
     return [
         NesSensorDescription(
-            key=f"tier_{tier}_energy_{direction}",
-            translation_key=f"tier_energy_{direction}",
+            key=tier_energy_key(tier, key),
+            translation_key=f"tier_{key}",
             translation_placeholders={"tier": str(tier)},
             device_class=SensorDeviceClass.ENERGY,
             state_class=SensorStateClass.TOTAL_INCREASING,
             native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
             suggested_display_precision=3,
             entity_registry_enabled_default=in_use > 1,
-            value_fn=_energy(f"tier_{tier}_energy_{direction}"),
+            value_fn=_energy(tier_energy_key(tier, key)),
+            exists_fn=_always,
             write_on_change=True,
         )
-        for tier in range(1, len(data.snapshot.tiers) + 1)
-        for direction in ("import", "export")
+        for tier in range(1, min(identity.tiers, MAX_TIERS) + 1)
+        for key in ENERGY_KEYS
     ]
 
 
 DIAGNOSTIC_SENSORS: tuple[NesSensorDescription, ...] = (
     NesSensorDescription(
-        key="last_read",
-        translation_key="last_read",
+        key=KEY_LAST_READ,
+        translation_key=KEY_LAST_READ,
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda data: data.read_at,
+        exists_fn=_always,
+        needs=frozenset(),
     ),
     NesSensorDescription(
-        key="clock_drift",
-        translation_key="clock_drift",
+        key=KEY_CLOCK_DRIFT,
+        translation_key=KEY_CLOCK_DRIFT,
         device_class=SensorDeviceClass.DURATION,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfTime.SECONDS,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         value_fn=_clock_drift,
+        exists_fn=_always,
+        needs=frozenset(),
         write_on_change=True,
     ),
 )
@@ -318,7 +347,7 @@ async def async_setup_entry(
     coordinator = entry.runtime_data.coordinator
     identity = coordinator.identity
     assert identity is not None
-    descriptions = [d for d in SENSORS if d.exists_fn(identity)]
+    descriptions = [d for d in SENSORS if d.exists(identity)]
     descriptions += tier_sensors(identity, coordinator.data)
     async_add_entities(NesEchelonSensor(coordinator, d) for d in descriptions)
 
@@ -329,7 +358,7 @@ class NesEchelonSensor(NesEchelonEntity, SensorEntity):
     def __init__(
         self, coordinator: NesEchelonCoordinator, description: NesSensorDescription
     ) -> None:
-        super().__init__(coordinator, description)
+        super().__init__(coordinator, description, needs=description.needed)
         self._write_on_change = description.write_on_change
 
     @property
@@ -338,4 +367,4 @@ class NesEchelonSensor(NesEchelonEntity, SensorEntity):
 
     @property
     def native_value(self) -> StateType | datetime:
-        return self.entity_description.value_fn(self.coordinator.data)
+        return self.entity_description.value(self.coordinator.data)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import cmath
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+import math
 
 from custom_components.nes_echelon.nes_client import tables
 from custom_components.nes_echelon.nes_client.tables import ActualRegister, Alarms, FirmwareVersion
@@ -28,6 +30,9 @@ def present_value_count(firmware: FirmwareVersion) -> int:
     return 18
 
 
+NEUTRAL_CURRENT_SLOT = 71  # mA; firmware 4.00 and later
+
+
 @dataclass
 class PhaseLoad:
     """What one phase carries now. Import and export are magnitudes; one of them is 0."""
@@ -42,6 +47,20 @@ class PhaseLoad:
     def current(self) -> float:
         power = self.import_w or self.export_w
         return power / (self.voltage * self.power_factor) if self.voltage and power else 0.0
+
+
+def _neutral_current(loads: list[PhaseLoad]) -> float:
+    """The neutral carries the phasor sum of the phase currents, not their plain sum: phases
+    are 120 degrees apart, so a balanced load's currents cancel there and only the imbalance
+    returns. Each current lags its voltage by its power-factor angle; an exporting phase's
+    current flows the other way (180 degrees)."""
+    total = 0j
+    for phase, load in enumerate(loads):
+        angle = -2 * math.pi * phase / 3 - math.acos(load.power_factor)
+        if load.export_w:
+            angle += math.pi
+        total += cmath.rect(load.current, angle)
+    return abs(total)
 
 
 def _default_loads() -> list[PhaseLoad]:
@@ -154,6 +173,8 @@ class SimulatedMeter:
         slots[10] = round(loads[0].power_factor * 1000)
         slots[13] = round(loads[1].power_factor * 1000) if loads[1].voltage else 0
         slots[14] = round(loads[2].power_factor * 1000) if loads[2].voltage else 0
+        if self.dimensions.present_values > NEUTRAL_CURRENT_SLOT:
+            slots[NEUTRAL_CURRENT_SLOT] = round(_neutral_current(loads) * 1000)
         return slots
 
     def clock(self) -> datetime:

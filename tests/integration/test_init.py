@@ -190,6 +190,22 @@ async def test_wrong_meter_at_setup(hass: HomeAssistant, meter: RunningMeter) ->
     assert meter.sim.connections == 1
 
 
+async def test_wrong_meter_after_setup(hass: HomeAssistant, meter: RunningMeter) -> None:
+    """Another meter answers once the entry has been set up (the port reconnected to another
+    meter): the entry is set up again and fails there, for good, saying why."""
+    entry = make_entry(hass, meter)
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
+    await entry.runtime_data.coordinator.async_close()  # the next poll connects again
+    meter.meter.serial_number = "0710999999"
+
+    await poll(hass)
+
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.error_reason_translation_key == "wrong_meter"
+    assert "0710999999" in (entry.reason or "")
+
+
 async def test_port_missing_repair(
     hass: HomeAssistant,
     start_meter: StartMeter,

@@ -1,5 +1,5 @@
-"""What a poll costs: per-phase power and tier registers read only while one of their entities
-is enabled; states that rarely change written only when they do."""
+"""What a poll costs: each present value and the tier registers read only while an entity that
+needs them is enabled; states that rarely change written only when they do."""
 
 from __future__ import annotations
 
@@ -10,6 +10,22 @@ from custom_components.nes_echelon.nes_client import PollOptions
 from nes_echelon_dev.simulator import SimulatedMeter
 
 from .conftest import StartMeter, enable_all_entities, entity_id_of, make_entry, poll, setup_entry
+
+# The present values of the entities enabled by default (power, net power, L1 voltage and
+# current), and of every sensor entity of the default meter (3 phases, firmware 3.80).
+DEFAULT_PRESENT = frozenset({"power_import", "power_export", "voltage_l1", "current_l1"})
+ALL_PRESENT = DEFAULT_PRESENT | {
+    "frequency",
+    "reactive_import",
+    "reactive_export",
+    "apparent_power",
+    *(
+        f"{value}_l{phase}"
+        for value in ("voltage", "current", "power_factor")
+        for phase in (1, 2, 3)
+    ),
+    *(f"power_{way}_l{phase}" for way in ("import", "export") for phase in (1, 2, 3)),
+}
 
 
 def options_in_use(entry: object) -> PollOptions:
@@ -26,9 +42,11 @@ async def test_default_entities(hass: HomeAssistant, start_meter: StartMeter) ->
     await setup_entry(hass, entry)
     assert options_in_use(entry) == PollOptions()  # the first poll reads everything
     await poll(hass)
-    assert options_in_use(entry) == PollOptions(tiers=True, per_phase=False)
-    assert entry.runtime_data.coordinator.data.snapshot.present.power_import_l1 is None
-    assert entry.runtime_data.coordinator.data.snapshot.present.power_import == 1070.0
+    assert options_in_use(entry) == PollOptions(present=DEFAULT_PRESENT, tiers=True)
+    present = entry.runtime_data.coordinator.data.snapshot.present
+    assert present.power_import_l1 is None
+    assert present.frequency is None  # disabled by default: not read
+    assert present.power_import == 1070.0
 
 
 async def test_every_entity_enabled(
@@ -39,7 +57,7 @@ async def test_every_entity_enabled(
     await setup_entry(hass, entry)
     await enable_all_entities(hass, entity_registry, entry)
     await poll(hass)
-    assert options_in_use(entry) == PollOptions(tiers=True, per_phase=True)
+    assert options_in_use(entry) == PollOptions(present=ALL_PRESENT, tiers=True)
     entity_id = entity_id_of(entity_registry, "power_import_l1")
     assert entity_id is not None
     state = hass.states.get(entity_id)
@@ -56,7 +74,7 @@ async def test_one_tier_in_use(hass: HomeAssistant, start_meter: StartMeter) -> 
     entry = make_entry(hass, running)
     await setup_entry(hass, entry)
     await poll(hass)
-    assert options_in_use(entry) == PollOptions(tiers=False, per_phase=False)
+    assert options_in_use(entry) == PollOptions(present=DEFAULT_PRESENT, tiers=False)
     assert entry.runtime_data.coordinator.data.snapshot.tiers == ()
 
 

@@ -279,6 +279,40 @@ async def test_firmware_without_per_phase_power(
 
 
 @pytest.mark.parametrize(
+    ("firmware", "exists"), [(FirmwareVersion(4, 30), True), (FirmwareVersion(3, 80, 5), False)]
+)
+async def test_neutral_current(
+    hass: HomeAssistant,
+    start_meter: StartMeter,
+    entity_registry: er.EntityRegistry,
+    firmware: FirmwareVersion,
+    exists: bool,
+) -> None:
+    """Firmware 4.00 on reports the neutral current (slot 71): an entity, disabled by default,
+    that shows the meter's value once enabled (and is read only then); none before 4.00."""
+    running = await start_meter(SimulatedMeter(firmware=firmware))
+    entry = make_entry(hass, running)
+    await setup_entry(hass, entry)
+    entity_id = entity_id_of(entity_registry, "neutral_current")
+    assert (entity_id is not None) == exists
+    if entity_id is None:
+        return
+    registry_entry = entity_registry.async_get(entity_id)
+    assert registry_entry is not None
+    assert registry_entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    await poll(hass)
+    assert entry.runtime_data.coordinator.data.snapshot.present.neutral_current is None
+
+    await enable_all_entities(hass, entity_registry, entry)
+    await poll(hass)
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert float(state.state) == running.meter.present_slots()[71] / 1000
+    assert state.attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.CURRENT
+    assert state.attributes[ATTR_UNIT_OF_MEASUREMENT] == "A"
+
+
+@pytest.mark.parametrize(
     ("tiers", "tier_entities", "enabled"),
     [(0, 0, False), (1, 1, False), (4, 4, True), (8, 8, True)],
 )

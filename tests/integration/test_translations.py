@@ -275,7 +275,12 @@ def _sensor_translation_keys() -> dict[str, set[str]]:
     two_tiers = SimpleNamespace(
         snapshot=SimpleNamespace(tiers=(SimpleNamespace(import_wh=1, export_wh=0),) * 2)
     )
-    descriptions = [*SENSORS, TARIFF_SENSOR, *tier_sensors(cast(Any, None), cast(Any, two_tiers))]
+    identity = SimpleNamespace(tiers=2)
+    descriptions = [
+        *SENSORS,
+        TARIFF_SENSOR,
+        *tier_sensors(cast(Any, identity), cast(Any, two_tiers)),
+    ]
     keys: dict[str, set[str]] = {}
     for description in descriptions:
         assert description.translation_key, f"{description.key} has no translation_key"

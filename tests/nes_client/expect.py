@@ -5,36 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 
 from custom_components.nes_echelon.nes_client.model import EnergyRegisters, Snapshot
-from custom_components.nes_echelon.nes_client.tables import FirmwareVersion, PresentValues
+from custom_components.nes_echelon.nes_client.tables import PRESENT_SLOTS, PresentValues
 from nes_echelon_dev.simulator import SimulatedMeter
 
-# BT28 slots a poll reads, with their names and divisors (spec §6 slot list).
-BASE_SLOTS = {
-    0: ("power_import", 1),
-    1: ("power_export", 1),
-    2: ("reactive_import", 1),
-    3: ("reactive_export", 1),
-    4: ("current_l1", 1000),
-    5: ("current_l2", 1000),
-    6: ("current_l3", 1000),
-    7: ("voltage_l1", 1000),
-    8: ("voltage_l2", 1000),
-    9: ("voltage_l3", 1000),
-    10: ("power_factor_l1", 1000),
-    11: ("frequency", 1000),
-    12: ("apparent_power", 1),
-    13: ("power_factor_l2", 1000),
-    14: ("power_factor_l3", 1000),
-}
-PER_PHASE_SLOTS = {
-    26: ("power_import_l1", 1),
-    27: ("power_import_l2", 1),
-    28: ("power_import_l3", 1),
-    29: ("power_export_l1", 1),
-    30: ("power_export_l2", 1),
-    31: ("power_export_l3", 1),
-}
-PER_PHASE_FIRMWARE = FirmwareVersion(3, 50)
+# A meter of fewer phases has none of the other phases' values (sim: 1 or 3 phases).
+PHASE_SUFFIXES = {1: "_l1", 2: "_l2", 3: "_l3"}
 
 
 def registers(meter: SimulatedMeter, block: int = 0) -> EnergyRegisters:
@@ -46,24 +21,37 @@ def tiers(meter: SimulatedMeter) -> tuple[EnergyRegisters, ...]:
     return tuple(registers(meter, block) for block in range(1, 1 + meter.tiers))
 
 
-def present(meter: SimulatedMeter, *, per_phase: bool = True) -> dict[str, float | None]:
-    """Every PresentValues field: the meter's value where a poll reads it, else None."""
-    slots = dict(BASE_SLOTS)
-    if per_phase and meter.firmware >= PER_PHASE_FIRMWARE:
-        slots |= PER_PHASE_SLOTS
+def present(
+    meter: SimulatedMeter, *, wanted: frozenset[str] | None = None
+) -> dict[str, float | None]:
+    """Every PresentValues field: the meter's value where the meter has it (BT21's slot count,
+    the slot's first firmware, the meter's phases) and a poll wants it (None: all), else None.
+    Slots the simulator leaves out read as 0."""
     count = meter.dimensions.present_values
     raw = meter.present_slots()
     values: dict[str, float | None] = {}
-    for slot, (name, divisor) in slots.items():
-        if slot < count:
-            values[name] = raw[slot] / divisor if divisor != 1 else float(raw[slot])
+    for spec in PRESENT_SLOTS:
+        phase = next((n for n, suffix in PHASE_SUFFIXES.items() if spec.key.endswith(suffix)), 0)
+        if spec.slot >= count or phase > meter.phases:
+            continue
+        if spec.min_firmware is not None and meter.firmware < spec.min_firmware:
+            continue
+        if wanted is not None and spec.key not in wanted:
+            continue
+        divisor = round(1 / spec.scale)
+        value = raw.get(spec.slot, 0)
+        values[spec.key] = value / divisor if divisor != 1 else float(value)
     return {item.name: values.get(item.name) for item in fields(PresentValues)}
 
 
 def assert_snapshot(
-    snapshot: Snapshot, meter: SimulatedMeter, *, with_tiers: bool = True, per_phase: bool = True
+    snapshot: Snapshot,
+    meter: SimulatedMeter,
+    *,
+    with_tiers: bool = True,
+    present_keys: frozenset[str] | None = None,
 ) -> None:
-    """The snapshot carries exactly the meter's registers and present values."""
+    """The snapshot carries exactly the meter's registers and the present values asked for."""
     assert snapshot.total == registers(meter, 0)
     assert snapshot.tiers == (tiers(meter) if with_tiers else ())
-    assert asdict(snapshot.present) == present(meter, per_phase=per_phase)
+    assert asdict(snapshot.present) == present(meter, wanted=present_keys)

@@ -15,6 +15,7 @@ from custom_components.nes_echelon.nes_client import (
     UnsupportedMeter,
 )
 from custom_components.nes_echelon.nes_client.client import MeterClient
+from custom_components.nes_echelon.nes_client.model import MeterIdentity, MeterStatus
 from custom_components.nes_echelon.nes_client.optical import OpticalLink
 from custom_components.nes_echelon.nes_client.tables import (
     BT00,
@@ -72,8 +73,10 @@ async def test_single_phase_meter(start_meter: StartMeter, link: Link) -> None:
     assert client.identity.model == "83331-1I"
     snapshot = await client.read()
     assert_snapshot(snapshot, running.meter)
-    assert snapshot.present.voltage_l2 == 0.0
-    assert snapshot.present.voltage_l3 == 0.0
+    # Its L2/L3 slots read as zero; it has no such phases, so no such values.
+    assert snapshot.present.voltage_l1 == 231.392
+    assert snapshot.present.voltage_l2 is None
+    assert snapshot.present.voltage_l3 is None
 
 
 @pytest.mark.parametrize("tiers", [0, 1, 4, 8])
@@ -108,11 +111,95 @@ async def test_demand_enabled_layout(start_meter: StartMeter, link: Link, via: V
 
 async def test_poll_options_read_less(start_meter: StartMeter, link: Link) -> None:
     running = await start_meter(link=link)
-    options = PollOptions(tiers=False, per_phase=False)
+    wanted = frozenset({"power_import", "voltage_l1", "neutral_current"})  # 3.80: no neutral
+    options = PollOptions(present=wanted, tiers=False)
     client = await running.client(options=options)
     snapshot = await client.read()
-    assert_snapshot(snapshot, running.meter, with_tiers=False, per_phase=False)
+    assert_snapshot(snapshot, running.meter, with_tiers=False, present_keys=wanted)
+    assert snapshot.present.power_import == 1070.0
+    assert snapshot.present.voltage_l1 == 231.392
+    # Slots 1-6 came along inside the one merged read; the snapshot holds only what was asked.
+    assert snapshot.present.power_export is None
+    assert snapshot.present.current_l1 is None
     assert snapshot.present.power_import_l1 is None
+    assert snapshot.present.neutral_current is None
+
+
+DEFAULT_PRESENT = frozenset({"power_import", "power_export", "current_l1", "voltage_l1"})
+
+
+async def test_default_entities_poll_reads_one_short_bt28_range() -> None:
+    """What the integration's default entities need (slots 0, 1, 4, 7): one read of slots 0-7
+    (32 bytes), not the 15 base slots of old (60 bytes); energy: the total and the tier in
+    force. Two requests per steady-state poll."""
+    meter = SimulatedMeter()  # tier 0 in force: its block is read with the total's
+    stream = ScriptedStream(optical_meter(simulated_reads(meter)))
+    link = OpticalLink(stream, meter.key, response_timeout=0.2)  # type: ignore[arg-type]
+    client = MeterClient(link, options=PollOptions(present=DEFAULT_PRESENT))
+    await client.connect()
+    await client.read()
+    await client.read_status()
+    await client.read()  # every tier once after a status read
+    meter.advance(60)
+    before = len(requests_in(stream.written))
+    snapshot = await client.read()
+    reads = requests_in(stream.written)[before:]
+    assert_snapshot(snapshot, meter, present_keys=DEFAULT_PRESENT)
+    assert len(reads) == 2
+    bt28 = [r for r in reads if r[0] == 0x3F and r[1:3] == (28).to_bytes(2, "big")]
+    assert bt28 == [b"\x3f\x00\x1c\x00\x00\x00\x00\x20"]  # offset 0, 32 bytes
+
+
+async def test_single_phase_meter_has_no_other_phases(start_meter: StartMeter) -> None:
+    running = await start_meter(SimulatedMeter(phases=1, model="83331-1I"))
+    client = await running.client()
+    identity = client.identity
+    assert identity is not None
+    assert {"voltage_l1", "current_l1", "power_import_l1"} <= identity.present_keys
+    assert not any(key.endswith(("_l2", "_l3")) for key in identity.present_keys)
+    assert all(spec.phase in (None, 1) for spec in identity.present_slots)
+
+
+@pytest.mark.parametrize(
+    ("firmware", "expected"),
+    [(FirmwareVersion(4, 30), True), (FirmwareVersion(3, 80, 5), False)],
+)
+async def test_neutral_current(
+    start_meter: StartMeter, firmware: FirmwareVersion, expected: bool
+) -> None:
+    """Slot 71 (firmware 4.00 on): the simulator's phasor sum of the phase currents."""
+    meter = SimulatedMeter(firmware=firmware)
+    running = await start_meter(meter)
+    client = await running.client()
+    assert client.identity is not None
+    assert ("neutral_current" in client.identity.present_keys) == expected
+    snapshot = await client.read()
+    assert_snapshot(snapshot, meter)
+    if expected:
+        assert snapshot.present.neutral_current == meter.present_slots()[71] / 1000
+        assert 0 < snapshot.present.neutral_current < sum(load.current for load in meter.loads)
+    else:
+        assert snapshot.present.neutral_current is None
+
+
+def test_identity_and_status_derived_values() -> None:
+    meter = SimulatedMeter(tiers=8)
+    identity = MeterIdentity(
+        serial_number=meter.serial_number,
+        manufacturer=meter.manufacturer,
+        model=meter.model,
+        firmware=meter.firmware,
+        dimensions=meter.dimensions,
+        phases=3,
+    )
+    assert identity.tiers == 8
+    assert identity.has_reactive_energy
+    assert not replace(
+        identity, dimensions=replace(meter.dimensions, summations=2)
+    ).has_reactive_energy
+    assert MeterStatus(alarms=None, current_tier=0, clock=None).tier_number == 1
+    assert MeterStatus(alarms=None, current_tier=7, clock=None).tier_number == 8
+    assert MeterStatus(alarms=None, current_tier=None, clock=None).tier_number is None
 
 
 @pytest.mark.parametrize(
@@ -323,6 +410,22 @@ async def test_dimension_change_alarm_rereads_the_layout(
     assert client.identity is not None
     assert client.identity.dimensions == meter.dimensions
     assert_snapshot(await client.read(), meter)
+
+
+async def test_dimension_change_ends_the_session_before_identify() -> None:
+    """Re-identifying after a dimension-change alarm opens a new session: Log Off (0x52) and
+    Terminate (0x21) end the live one first, as Identify is only a session's first request."""
+    meter = SimulatedMeter()
+    stream = ScriptedStream(optical_meter(simulated_reads(meter)))
+    client = MeterClient(OpticalLink(stream, meter.key, response_timeout=0.2))  # type: ignore[arg-type]
+    await client.connect()
+    await client.read()
+    meter.alarms = replace(meter.alarms, dimension_change=True)
+    await client.read_status()
+    codes = [request[0] for request in requests_in(stream.written)]
+    identifies = [index for index, code in enumerate(codes) if code == 0x20]
+    assert len(identifies) == 2
+    assert codes[identifies[1] - 2 : identifies[1]] == [0x52, 0x21]
 
 
 async def test_read_before_connect(start_meter: StartMeter) -> None:

@@ -414,3 +414,24 @@ async def test_an_interval_recorded_during_the_read(
     readings = await reader.read_all(data_set, START, START + 3 * HOUR)
     assert readings[0].end == START + 2 * HOUR + timedelta(minutes=15)
     assert "a new one was recorded" in caplog.text
+
+
+def test_history_still_exports_its_value_types() -> None:
+    """The types live in ``history_types``; ``history`` re-exports them, the same objects."""
+    from custom_components.nes_echelon.nes_client import history, history_types
+
+    names = {
+        "Cursor",
+        "DataSet",
+        "HistoryPiece",
+        "IntervalReading",
+        "LayoutSource",
+        "NoLoadProfile",
+        "ProfileChannel",
+        "ProfileConfiguration",
+        "ProfileExtent",
+        "ProfileState",
+    }
+    assert names <= set(history.__all__)
+    for name in names:
+        assert getattr(history, name) is getattr(history_types, name)

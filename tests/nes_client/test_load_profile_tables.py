@@ -4,6 +4,8 @@ the guide [OPT p.31-40], and hypothesis round-trips."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+import importlib
+import inspect
 
 from hypothesis import given, strategies as st
 import pytest
@@ -438,3 +440,21 @@ def test_interval_record_round_trip(record: IntervalRecord) -> None:
 @given(stime_dates)
 def test_stime_date_round_trip(moment: datetime) -> None:
     assert t.decode_stime_date(t.encode_stime_date(moment)) == moment
+
+
+@pytest.mark.parametrize("module", ["common", "sets", "layout", "blocks", "sources"])
+def test_the_package_exports_every_public_name_of_its_modules(module: str) -> None:
+    """``tables.load_profile`` is a package: importers use it, never its modules."""
+    part = importlib.import_module(f"{lp.__name__}.{module}")
+    own = {
+        name
+        for name, value in vars(part).items()
+        if not name.startswith("_")
+        and not inspect.ismodule(value)
+        and (name.isupper() or getattr(value, "__module__", part.__name__) == part.__name__)
+        and name != "UTC"  # datetime's, imported
+    }
+    assert own
+    assert own <= set(lp.__all__)
+    for name in own:
+        assert getattr(lp, name) is getattr(part, name)

@@ -618,6 +618,31 @@ def test_bt28_too_old_firmware_is_absent() -> None:
     )
 
 
+def test_every_phase_value_names_its_phase() -> None:
+    """A key ending _l1/_l2/_l3 is a value of that phase; every other key is the meter's."""
+    for spec in t.PRESENT_SLOTS:
+        suffix = spec.key[-3:]
+        expected = int(suffix[2]) if suffix in ("_l1", "_l2", "_l3") else None
+        assert spec.phase == expected, spec.key
+    assert frozenset(spec.key for spec in t.PRESENT_SLOTS) == t.PRESENT_KEYS
+    by_key = {spec.key: spec for spec in t.PRESENT_SLOTS}
+    assert by_key["neutral_current"].slot == 71
+    assert by_key["neutral_current"].phase is None
+
+
+def test_available_present_slots_drop_missing_phases() -> None:
+    ar = t.ActualRegister(0, 0, 0, 11, 0, 0, 0, 4, 0, 72)
+    fw = FirmwareVersion(4, 30)
+    three = t.available_present_slots(ar, fw)
+    assert three == t.PRESENT_SLOTS  # phases=3 by default: everything the guides list
+    single = {spec.key for spec in t.available_present_slots(ar, fw, phases=1)}
+    assert {"voltage_l1", "current_l1", "power_import_l1", "neutral_current"} <= single
+    assert not any(key.endswith(("_l2", "_l3")) for key in single)
+    two = {spec.key for spec in t.available_present_slots(ar, fw, phases=2)}
+    assert "voltage_l2" in two
+    assert "voltage_l3" not in two
+
+
 def test_bt28_read_span_and_partial_decode() -> None:
     ar = t.decode_actual_register(DEMAND_BT21)  # 8 present demands first, 26 slots
     table = t.encode_bt28(ar, {slot: slot * 11 for slot in range(26)})

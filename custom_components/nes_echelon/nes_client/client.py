@@ -36,10 +36,7 @@ BT52_NEEDED = 7
 BT55_NEEDED = 9
 ENERGY_SUMMATIONS = 4  # import/export Wh, import/export varh
 SLOT_SIZE = 4
-BASE_SLOTS = range(15)  # power, reactive, I, U, PF, f, VA
-PER_PHASE_SLOTS = range(26, 32)  # import/export W per phase (fw 3.50)
-PER_PHASE_FIRMWARE = tables.FirmwareVersion(3, 50, 0)
-VOLTAGE_SLOTS = range(7, 10)
+VOLTAGE_SLOTS = range(7, 10)  # L1-L3: how many phases carry a voltage
 MAX_TIERS = 8  # NES meters have 1, 4 or 8 tiers; more would multiply every poll's requests
 # 0x06 busy, 0x07 data not ready, 0x08 data locked: C12.18's "try again later" [spec §5].
 BUSY_CODES = frozenset({b"\x06", b"\x07", b"\x08"})
@@ -78,10 +75,15 @@ def _typed_errors(
 
 @dataclass(frozen=True, slots=True)
 class PollOptions:
-    """What each poll reads besides the energy totals and the base present values."""
+    """What each poll reads besides the energy totals.
 
+    ``present``: the present values (PresentValues keys) wanted; of them, a poll reads those the
+    meter has (``MeterIdentity.present_keys``). None: every one the meter has. ``tiers``: the
+    tier register blocks too.
+    """
+
+    present: frozenset[str] | None = None
     tiers: bool = True
-    per_phase: bool = True
 
 
 class MeterClient:
@@ -179,10 +181,11 @@ class MeterClient:
         return self.identity
 
     def _wanted_slots(self, identity: MeterIdentity) -> list[int]:
-        wanted = list(BASE_SLOTS)
-        if self.options.per_phase and identity.firmware >= PER_PHASE_FIRMWARE:
-            wanted += PER_PHASE_SLOTS
-        return [slot for slot in wanted if slot < identity.dimensions.present_values]
+        """The BT28 slots of the wanted present values that this meter has."""
+        wanted = self.options.present
+        return [
+            spec.slot for spec in identity.present_slots if wanted is None or spec.key in wanted
+        ]
 
     async def _read_energy(self, dims: tables.ActualRegister) -> list[tuple[int, ...]]:
         """Summations 0-3 of the total (block 0) and, with tiers, of every tier block.
@@ -225,12 +228,17 @@ class MeterClient:
         ]
 
     async def _read_slots(self, dims: tables.ActualRegister, wanted: list[int]) -> dict[int, int]:
-        offsets = {slot: dims.bt28_slot_offset(slot) for slot in wanted}
-        located = {slot: offset for slot, offset in offsets.items() if offset is not None}
-        data = await self._read_ranges(
-            tables.BT28, [(offset, SLOT_SIZE) for offset in located.values()]
-        )
-        return {slot: tables.decode_int32_le(data[offset], 0) for slot, offset in located.items()}
+        """The raw values of the wanted slots the meter has, as few reads as the plan allows.
+
+        Slots that come along only because a read spans the gap between two wanted ones are
+        dropped: the snapshot holds only what was asked for."""
+        offsets = [dims.bt28_slot_offset(slot) for slot in wanted]
+        ranges = [(offset, SLOT_SIZE) for offset in offsets if offset is not None]
+        raw: dict[int, int] = {}
+        for offset, length in merge_ranges(ranges):
+            data = await self._read(tables.BT28, offset, length)
+            raw |= tables.decode_bt28_slots(dims, data, offset=offset)
+        return {slot: raw[slot] for slot in wanted if slot in raw}
 
     async def _read_ranges(self, table_id: int, ranges: list[tuple[int, int]]) -> dict[int, bytes]:
         """Read the ranges with as few requests as the plan allows; keyed by each range's offset."""

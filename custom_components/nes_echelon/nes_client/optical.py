@@ -26,6 +26,10 @@ USER_ID = 2  # written into every event-log entry of the session [OPT p.52]
 USER_NAME = "HA"
 
 
+# Renegotiate / invalid service sequence: the meter has lost the session (e.g. it rebooted).
+_SESSION_GONE = (bytes([psem.RENEGOTIATE]), bytes([psem.INVALID_SERVICE_SEQUENCE]))
+
+
 class OpticalLink:
     """C12.18 over a byte stream. Opens its session lazily and reopens it when stale."""
 
@@ -64,6 +68,10 @@ class OpticalLink:
     async def open(self) -> None:
         if self._rejected:
             raise AuthenticationFailed(None, "the key was rejected; not retrying")
+        if self._session_live():
+            # Identify is only valid as a session's first request: end the live one first (a
+            # re-identification after a dimension-change alarm reopens the link mid-session).
+            await self._end_session()
         self._session_started = None
         self._toggle = True  # so that Identification goes out with toggle 0
         self._scanner = FrameScanner()
@@ -118,12 +126,19 @@ class OpticalLink:
         if self._rejected:
             raise AuthenticationFailed(None, "the key was rejected; not retrying")
         await self._ensure_session()
-        return await self._exchange(psem_request)
+        response = await self._exchange(psem_request)
+        if response[:1] in _SESSION_GONE:
+            self._session_started = None  # the meter has no session left to end
+        return response
 
     async def close(self) -> None:
-        if self._session_started is not None and self._clock() - self._last_traffic < IDLE_LIMIT:
+        if self._session_live():
             await self._end_session()
         await self._stream.close()
+
+    def _session_live(self) -> bool:
+        """Whether the meter still holds our session (it drops it after 6 s of silence)."""
+        return self._session_started is not None and self._clock() - self._last_traffic < IDLE_LIMIT
 
     # -- frames ----------------------------------------------------------------------------
 

@@ -76,6 +76,7 @@ from .load_profile import (
     source_name,
 )
 from .present import (
+    PRESENT_KEYS,
     PRESENT_SLOTS,
     PresentSlot,
     PresentValues,
@@ -139,6 +140,7 @@ __all__ = [
     "ET21",
     "ET21_SET_SIZE",
     "NI_FORMAT_INT32",
+    "PRESENT_KEYS",
     "PRESENT_SLOTS",
     "SUM_EXPORT_VARH",
     "SUM_EXPORT_WH",

@@ -29,13 +29,16 @@ class PresentSlot:
     """One BT28 slot we read: ``value = raw * scale`` in SI units.
 
     ``min_firmware``: the first firmware with the slot (the "fields added in" notes of the
-    guides); None where the guides give none.
+    guides); None where the guides give none. ``phase``: 1-3 for a value of one phase (the
+    ``_l1``/``_l2``/``_l3`` keys), which a meter with fewer phases does not have; None for a
+    value of the whole meter.
     """
 
     key: str
     slot: int
     scale: float
     min_firmware: FirmwareVersion | None = None
+    phase: int | None = None
 
 
 PRESENT_SLOTS: tuple[PresentSlot, ...] = (
@@ -43,33 +46,33 @@ PRESENT_SLOTS: tuple[PresentSlot, ...] = (
     PresentSlot("power_export", 1, 1.0),  # W, L1L2L3 reverse
     PresentSlot("reactive_import", 2, 1.0),  # var
     PresentSlot("reactive_export", 3, 1.0),  # var
-    PresentSlot("current_l1", 4, _MILLI),  # mA -> A
-    PresentSlot("current_l2", 5, _MILLI),
-    PresentSlot("current_l3", 6, _MILLI),
-    PresentSlot("voltage_l1", 7, _MILLI),  # mV -> V
-    PresentSlot("voltage_l2", 8, _MILLI),
-    PresentSlot("voltage_l3", 9, _MILLI),
-    PresentSlot("power_factor_l1", 10, _MILLI),  # 1/1000
+    PresentSlot("current_l1", 4, _MILLI, phase=1),  # mA -> A
+    PresentSlot("current_l2", 5, _MILLI, phase=2),
+    PresentSlot("current_l3", 6, _MILLI, phase=3),
+    PresentSlot("voltage_l1", 7, _MILLI, phase=1),  # mV -> V
+    PresentSlot("voltage_l2", 8, _MILLI, phase=2),
+    PresentSlot("voltage_l3", 9, _MILLI, phase=3),
+    PresentSlot("power_factor_l1", 10, _MILLI, phase=1),  # 1/1000
     PresentSlot("frequency", 11, _MILLI),  # mHz -> Hz
     PresentSlot("apparent_power", 12, 1.0),  # VA
-    PresentSlot("power_factor_l2", 13, _MILLI),
-    PresentSlot("power_factor_l3", 14, _MILLI),
-    PresentSlot("sin_phi_l1", 15, _MILLI),  # sin(phase angle), 1/1000
-    PresentSlot("sin_phi_l2", 16, _MILLI),
-    PresentSlot("sin_phi_l3", 17, _MILLI),
+    PresentSlot("power_factor_l2", 13, _MILLI, phase=2),
+    PresentSlot("power_factor_l3", 14, _MILLI, phase=3),
+    PresentSlot("sin_phi_l1", 15, _MILLI, phase=1),  # sin(phase angle), 1/1000
+    PresentSlot("sin_phi_l2", 16, _MILLI, phase=2),
+    PresentSlot("sin_phi_l3", 17, _MILLI, phase=3),
     PresentSlot("reactive_q1", 22, 1.0, FW_3_10),  # var per quadrant
     PresentSlot("reactive_q2", 23, 1.0, FW_3_10),
     PresentSlot("reactive_q3", 24, 1.0, FW_3_10),
     PresentSlot("reactive_q4", 25, 1.0, FW_3_10),
-    PresentSlot("power_import_l1", 26, 1.0, FW_3_50),  # W per phase
-    PresentSlot("power_import_l2", 27, 1.0, FW_3_50),
-    PresentSlot("power_import_l3", 28, 1.0, FW_3_50),
-    PresentSlot("power_export_l1", 29, 1.0, FW_3_50),
-    PresentSlot("power_export_l2", 30, 1.0, FW_3_50),
-    PresentSlot("power_export_l3", 31, 1.0, FW_3_50),
-    PresentSlot("voltage_avg_l1", 44, _MILLI, FW_3_70),  # mV -> V, averaged
-    PresentSlot("voltage_avg_l2", 45, _MILLI, FW_3_70),
-    PresentSlot("voltage_avg_l3", 46, _MILLI, FW_3_70),
+    PresentSlot("power_import_l1", 26, 1.0, FW_3_50, phase=1),  # W per phase
+    PresentSlot("power_import_l2", 27, 1.0, FW_3_50, phase=2),
+    PresentSlot("power_import_l3", 28, 1.0, FW_3_50, phase=3),
+    PresentSlot("power_export_l1", 29, 1.0, FW_3_50, phase=1),
+    PresentSlot("power_export_l2", 30, 1.0, FW_3_50, phase=2),
+    PresentSlot("power_export_l3", 31, 1.0, FW_3_50, phase=3),
+    PresentSlot("voltage_avg_l1", 44, _MILLI, FW_3_70, phase=1),  # mV -> V, averaged
+    PresentSlot("voltage_avg_l2", 45, _MILLI, FW_3_70, phase=2),
+    PresentSlot("voltage_avg_l3", 46, _MILLI, FW_3_70, phase=3),
     PresentSlot("power_import_avg", 47, 1.0, FW_3_70),  # W, averaged
     PresentSlot("power_export_avg", 48, 1.0, FW_3_70),
     PresentSlot("neutral_current", 71, _MILLI, FW_4_00),  # mA -> A
@@ -116,17 +119,28 @@ class PresentValues:
     neutral_current: float | None = None
 
 
-def slot_available(spec: PresentSlot, ar: ActualRegister, firmware: FirmwareVersion) -> bool:
-    """Whether the meter has this slot: within BT21's count and not gated by firmware."""
+PRESENT_KEYS: frozenset[str] = frozenset(spec.key for spec in PRESENT_SLOTS)
+
+
+def slot_available(
+    spec: PresentSlot, ar: ActualRegister, firmware: FirmwareVersion, *, phases: int = 3
+) -> bool:
+    """Whether the meter has this slot: within BT21's count, not gated by firmware, and of a
+    phase the meter has."""
     if spec.slot >= ar.present_values:
+        return False
+    if spec.phase is not None and spec.phase > phases:
         return False
     return spec.min_firmware is None or firmware >= spec.min_firmware
 
 
 def available_present_slots(
-    ar: ActualRegister, firmware: FirmwareVersion
+    ar: ActualRegister, firmware: FirmwareVersion, *, phases: int = 3
 ) -> tuple[PresentSlot, ...]:
-    return tuple(spec for spec in PRESENT_SLOTS if slot_available(spec, ar, firmware))
+    """The slots of PRESENT_SLOTS this meter has (see slot_available)."""
+    return tuple(
+        spec for spec in PRESENT_SLOTS if slot_available(spec, ar, firmware, phases=phases)
+    )
 
 
 def _scaled(raw: int, scale: float) -> float:
