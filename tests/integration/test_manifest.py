@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 from importlib import metadata
-import json
 from pathlib import Path
 import struct
 import tomllib
@@ -25,6 +24,7 @@ from packaging.requirements import Requirement
 import pytest
 
 from custom_components.nes_echelon.const import DOMAIN, NAME
+from tests.integration.files import load_json_object
 
 REPO = Path(__file__).resolve().parents[2]
 INTEGRATION_DIR = REPO / "custom_components" / DOMAIN
@@ -98,21 +98,17 @@ BRAND_FILES = {
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _load_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 @pytest.fixture(name="manifest")
 def manifest_fixture() -> dict[str, Any]:
     """The integration's manifest.json."""
-    manifest: dict[str, Any] = _load_json(INTEGRATION_DIR / "manifest.json")
+    manifest: dict[str, Any] = load_json_object(INTEGRATION_DIR / "manifest.json")
     return manifest
 
 
 @pytest.fixture(name="hacs")
 def hacs_fixture() -> dict[str, Any]:
     """The repository's hacs.json."""
-    hacs: dict[str, Any] = _load_json(REPO / "hacs.json")
+    hacs: dict[str, Any] = load_json_object(REPO / "hacs.json")
     return hacs
 
 
@@ -273,7 +269,7 @@ def test_brand_images() -> None:
 
 def test_translations_en(manifest: dict[str, Any]) -> None:
     """translations/en.json is valid JSON with the user step of the config flow."""
-    translations = _load_json(INTEGRATION_DIR / "translations" / "en.json")
+    translations = load_json_object(INTEGRATION_DIR / "translations" / "en.json")
     assert isinstance(translations, dict)
     if manifest["config_flow"]:
         assert "user" in translations["config"]["step"]

@@ -37,6 +37,7 @@ from custom_components.nes_echelon.const import (
 )
 from custom_components.nes_echelon.nes_client.errors import ERROR_KEYS
 from custom_components.nes_echelon.sensor import SENSORS, TARIFF_SENSOR, tier_sensors
+from tests.integration.files import load_json_object
 
 REPO = Path(__file__).resolve().parents[2]
 INTEGRATION_DIR = REPO / "custom_components" / DOMAIN
@@ -128,14 +129,8 @@ STATUSES = {"done", "todo", "exempt"}
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _load_json(path: Path) -> dict[str, Any]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    assert isinstance(data, dict), f"{path.name} is not a JSON object"
-    return data
-
-
 def _translations(language: str) -> dict[str, Any]:
-    return _load_json(TRANSLATIONS_DIR / f"{language}.json")
+    return load_json_object(TRANSLATIONS_DIR / f"{language}.json")
 
 
 def _leaves(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -369,7 +364,7 @@ def test_exception_and_issue_strings_exist() -> None:
 
 
 def test_icons_refer_to_existing_translation_keys() -> None:
-    icons = _load_json(INTEGRATION_DIR / "icons.json")
+    icons = load_json_object(INTEGRATION_DIR / "icons.json")
     assert icon_problems(icons, _translations("en")) == []
 
 
@@ -380,7 +375,7 @@ def test_icons_exist_in_material_design_icons() -> None:
     if not icon_list.is_file():
         pytest.skip("this frontend build ships no mdi/iconList.json")
     known = {f"mdi:{icon['name']}" for icon in json.loads(icon_list.read_text(encoding="utf-8"))}
-    icons = _load_json(INTEGRATION_DIR / "icons.json")
+    icons = load_json_object(INTEGRATION_DIR / "icons.json")
     assert sorted(_icon_names(icons) - known) == []
 
 
@@ -422,7 +417,7 @@ def test_checks_report_broken_translations() -> None:
 
 def test_checks_report_broken_icons() -> None:
     en = _translations("en")
-    icons = copy.deepcopy(_load_json(INTEGRATION_DIR / "icons.json"))
+    icons = copy.deepcopy(load_json_object(INTEGRATION_DIR / "icons.json"))
     icons["entity"]["sensor"]["no_such_sensor"] = {"default": "mdi:flash"}
     icons["entity"]["binary_sensor"]["cover_removed"]["state"]["open"] = "mdi:lock-open"
     icons["entity"]["sensor"]["tier"]["default"] = "cash-clock"
