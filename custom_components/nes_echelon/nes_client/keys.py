@@ -51,11 +51,10 @@ def mask(data: bytes, secret: bytes) -> str:
     return text
 
 
-def redact(data: bytes, secret: bytes) -> bytes:
-    """`data` with the secret's bytes replaced by "*": whole occurrences, and a start or an
-    end of the secret at either edge (the rest of it is in the neighbouring chunk)."""
-    if not secret or not data:
-        return data
+def _secret_flags(data: bytes, secret: bytes, *, leading: bool) -> bytearray:
+    """A flag per byte of `data`: set where the secret stands whole, where its start ends
+    `data`, and (with `leading`) where its end begins `data`: the rest of a cut secret is in the
+    neighbouring chunk."""
     hidden = bytearray(len(data))
     start = data.find(secret)
     while start != -1:
@@ -65,10 +64,20 @@ def redact(data: bytes, secret: bytes) -> bytes:
         if data.endswith(secret[:size]):
             hidden[len(data) - size :] = b"\x01" * size
             break
-    for size in range(min(len(secret) - 1, len(data)), 0, -1):
-        if data.startswith(secret[-size:]):
-            hidden[:size] = b"\x01" * size
-            break
+    if leading:
+        for size in range(min(len(secret) - 1, len(data)), 0, -1):
+            if data.startswith(secret[-size:]):
+                hidden[:size] = b"\x01" * size
+                break
+    return hidden
+
+
+def redact(data: bytes, secret: bytes) -> bytes:
+    """`data` with the secret's bytes replaced by "*": whole occurrences, and a start or an
+    end of the secret at either edge (the rest of it is in the neighbouring chunk)."""
+    if not secret or not data:
+        return data
+    hidden = _secret_flags(data, secret, leading=True)
     if not any(hidden):
         return data
     return bytes(b"*"[0] if flag else byte for byte, flag in zip(data, hidden, strict=True))
@@ -92,15 +101,8 @@ class StreamMask:
         if not secret:
             return data.hex(" ")
         joined = self._tail + data
-        hidden = bytearray(len(joined))
-        start = joined.find(secret)
-        while start != -1:
-            hidden[start : start + len(secret)] = b"\x01" * len(secret)
-            start = joined.find(secret, start + 1)
-        for size in range(min(len(secret) - 1, len(joined)), 0, -1):
-            if joined.endswith(secret[:size]):
-                hidden[len(joined) - size :] = b"\x01" * size
-                break
+        # The tail already carries what came before, so only a cut start matters here.
+        hidden = _secret_flags(joined, secret, leading=False)
         skip = len(self._tail)
         self._tail = joined[1 - len(secret) :] if len(secret) > 1 else b""
         if not any(hidden):
